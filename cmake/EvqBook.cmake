@@ -1,0 +1,1 @@
+# EvqBook.cmake - book tooling (filled in by the book-tooling work).

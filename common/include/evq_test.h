@@ -1,0 +1,104 @@
+/* evq_test.h - the project's tiny test helper (no framework).
+ *
+ * A test file defines cases with EVQ_TEST and lists them in main:
+ *
+ *     EVQ_TEST(fifo_order) {
+ *         CHECK_INT(queue_len(&q), ==, 0);
+ *         REQUIRE_OK(queue_push(&q, 1));
+ *     }
+ *
+ *     int main(int argc, char **argv) {
+ *         static const evq_test_case cases[] = { EVQ_CASE(fifo_order) };
+ *         return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
+ *     }
+ *
+ * `prog` runs every case, `prog NAME...` runs the named ones, `prog --list`
+ * prints the names. It prints one line per case and "N passed, N failed", and
+ * exits non-zero if anything failed. CMake's evq_add_test_program() reads the
+ * EVQ_TEST(name) lines from the source and registers one ctest test per case
+ * (so EVQ_TEST must start a line).
+ *
+ * CHECK_* record a failure and go on; REQUIRE_* record it and return from the
+ * case (so they are for use in the case function itself). Both are safe to
+ * call from helper threads.
+ */
+#ifndef EVQ_TEST_H
+#define EVQ_TEST_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "evq_error.h"
+#include "evq_log.h" /* EVQ_PRINTF_LIKE */
+
+typedef struct evq_test_case {
+    const char *name;
+    void (*fn)(void);
+} evq_test_case;
+
+#define EVQ_TEST(name) static void test_##name(void)
+#define EVQ_CASE(name) {#name, test_##name}
+#define EVQ_COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t count);
+
+/* Record a failure of the running case; returns 0 so that macros can chain. */
+int evq_test_fail(const char *file, int line, const char *format, ...) EVQ_PRINTF_LIKE(3, 4);
+
+/* Number of failures recorded so far in the running case. */
+int evq_test_failures(void);
+
+/* Print a note under the running case (shown with the case's result). */
+void evq_test_note(const char *format, ...) EVQ_PRINTF_LIKE(1, 2);
+
+/* The program name as run (argv[0]). */
+const char *evq_test_program(void);
+
+#define CHECK(cond) ((cond) ? 1 : evq_test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond))
+
+#define CHECK_INT(a, op, b)                                                                        \
+    evq_test_check_int_((long long)(a) op (long long)(b), (long long)(a), (long long)(b), #a,     \
+                        #op, #b, __FILE__, __LINE__)
+
+#define CHECK_UINT(a, op, b)                                                                       \
+    evq_test_check_uint_((unsigned long long)(a) op (unsigned long long)(b),                       \
+                         (unsigned long long)(a), (unsigned long long)(b), #a, #op, #b, __FILE__,  \
+                         __LINE__)
+
+#define CHECK_STR(a, op, b)                                                                        \
+    evq_test_check_str_(a, b, strcmp((a) ? (a) : "", (b) ? (b) : "") op 0, #a, #op, #b, __FILE__, \
+                        __LINE__)
+
+#define CHECK_MEM(a, b, len) evq_test_check_mem_(a, b, len, #a, #b, __FILE__, __LINE__)
+
+/* expr must return 0 (EVQ_OK); otherwise the EVQ_E* name is printed. */
+#define CHECK_OK(expr) evq_test_check_code_((expr), 0, #expr, __FILE__, __LINE__)
+/* expr must return exactly the given EVQ_E* code. */
+#define CHECK_ERR(expr, code) evq_test_check_code_((expr), (code), #expr, __FILE__, __LINE__)
+
+#define EVQ_TEST_REQUIRE_(check)                                                                   \
+    do {                                                                                           \
+        if (!(check))                                                                              \
+            return;                                                                                \
+    } while (0)
+
+#define REQUIRE(cond)            EVQ_TEST_REQUIRE_(CHECK(cond))
+#define REQUIRE_INT(a, op, b)    EVQ_TEST_REQUIRE_(CHECK_INT(a, op, b))
+#define REQUIRE_UINT(a, op, b)   EVQ_TEST_REQUIRE_(CHECK_UINT(a, op, b))
+#define REQUIRE_STR(a, op, b)    EVQ_TEST_REQUIRE_(CHECK_STR(a, op, b))
+#define REQUIRE_MEM(a, b, len)   EVQ_TEST_REQUIRE_(CHECK_MEM(a, b, len))
+#define REQUIRE_OK(expr)         EVQ_TEST_REQUIRE_(CHECK_OK(expr))
+#define REQUIRE_ERR(expr, code)  EVQ_TEST_REQUIRE_(CHECK_ERR(expr, code))
+
+/* Implementation details of the macros above. */
+int evq_test_check_int_(int ok, long long a, long long b, const char *as, const char *op,
+                        const char *bs, const char *file, int line);
+int evq_test_check_uint_(int ok, unsigned long long a, unsigned long long b, const char *as,
+                         const char *op, const char *bs, const char *file, int line);
+int evq_test_check_str_(const char *a, const char *b, int ok, const char *as, const char *op,
+                        const char *bs, const char *file, int line);
+int evq_test_check_mem_(const void *a, const void *b, size_t len, const char *as, const char *bs,
+                        const char *file, int line);
+int evq_test_check_code_(int got, int want, const char *expr, const char *file, int line);
+
+#endif

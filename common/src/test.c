@@ -1,0 +1,166 @@
+/* test.c - the runner and checks behind evq_test.h. */
+#include "evq_test.h"
+#include "evq_clock.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static atomic_int case_failures;
+static const char *program_name = "test";
+
+int evq_test_failures(void)
+{
+    return atomic_load(&case_failures);
+}
+
+const char *evq_test_program(void)
+{
+    return program_name;
+}
+
+static void vreport(const char *prefix, const char *file, int line, const char *format,
+                    va_list args)
+{
+    char message[2048];
+    int used = 0;
+    if (file)
+        used = snprintf(message, sizeof message, "%s%s:%d: ", prefix, file, line);
+    else
+        used = snprintf(message, sizeof message, "%s", prefix);
+    if (used < 0 || (size_t)used >= sizeof message)
+        used = 0;
+    vsnprintf(message + used, sizeof message - (size_t)used, format, args);
+    /* One call per line so that lines from helper threads do not interleave. */
+    fprintf(stdout, "%s\n", message);
+    fflush(stdout);
+}
+
+int evq_test_fail(const char *file, int line, const char *format, ...)
+{
+    atomic_fetch_add(&case_failures, 1);
+    va_list args;
+    va_start(args, format);
+    vreport("    ", file, line, format, args);
+    va_end(args);
+    return 0;
+}
+
+void evq_test_note(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vreport("    note: ", NULL, 0, format, args);
+    va_end(args);
+}
+
+int evq_test_check_int_(int ok, long long a, long long b, const char *as, const char *op,
+                        const char *bs, const char *file, int line)
+{
+    if (ok)
+        return 1;
+    return evq_test_fail(file, line, "CHECK_INT(%s %s %s) failed: %lld %s %lld is false", as, op,
+                         bs, a, op, b);
+}
+
+int evq_test_check_uint_(int ok, unsigned long long a, unsigned long long b, const char *as,
+                         const char *op, const char *bs, const char *file, int line)
+{
+    if (ok)
+        return 1;
+    return evq_test_fail(file, line, "CHECK_UINT(%s %s %s) failed: %llu %s %llu is false", as,
+                         op, bs, a, op, b);
+}
+
+int evq_test_check_str_(const char *a, const char *b, int ok, const char *as, const char *op,
+                        const char *bs, const char *file, int line)
+{
+    if (ok)
+        return 1;
+    return evq_test_fail(file, line, "CHECK_STR(%s %s %s) failed: \"%s\" %s \"%s\" is false", as,
+                         op, bs, a ? a : "(null)", op, b ? b : "(null)");
+}
+
+int evq_test_check_mem_(const void *a, const void *b, size_t len, const char *as, const char *bs,
+                        const char *file, int line)
+{
+    const unsigned char *pa = a, *pb = b;
+    for (size_t i = 0; i < len; i++) {
+        if (pa[i] != pb[i])
+            return evq_test_fail(file, line,
+                                 "CHECK_MEM(%s, %s, %zu) failed: first difference at byte %zu: "
+                                 "0x%02x != 0x%02x",
+                                 as, bs, len, i, pa[i], pb[i]);
+    }
+    return 1;
+}
+
+int evq_test_check_code_(int got, int want, const char *expr, const char *file, int line)
+{
+    if (got == want)
+        return 1;
+    return evq_test_fail(file, line, "%s returned %s (%d: %s), expected %s (%d)", expr,
+                         evq_error_name(got), got, evq_strerror(got), evq_error_name(want), want);
+}
+
+static const evq_test_case *find_case(const evq_test_case *cases, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(cases[i].name, name) == 0)
+            return &cases[i];
+    }
+    return NULL;
+}
+
+static int run_case(const evq_test_case *test)
+{
+    atomic_store(&case_failures, 0);
+    uint64_t start = evq_clock_now_ns();
+    test->fn();
+    uint64_t took_us = evq_elapsed_ns(evq_clock_now_ns(), start) / 1000;
+    int failed = atomic_load(&case_failures) != 0;
+    printf("%s %s (%llu.%03llu ms)\n", failed ? "FAIL" : "ok  ", test->name,
+           (unsigned long long)(took_us / 1000), (unsigned long long)(took_us % 1000));
+    fflush(stdout);
+    return failed;
+}
+
+int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t count)
+{
+    if (argc > 0 && argv[0])
+        program_name = argv[0];
+    /* Output goes to a pipe under ctest: make every line appear as written. */
+    setvbuf(stdout, NULL, _IONBF, 0);
+
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < count; i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
+
+    int passed = 0, failed = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++) {
+            const evq_test_case *test = find_case(cases, count, argv[i]);
+            if (!test) {
+                printf("FAIL %s (no such case; --list shows them)\n", argv[i]);
+                failed++;
+                continue;
+            }
+            if (run_case(test))
+                failed++;
+            else
+                passed++;
+        }
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            if (run_case(&cases[i]))
+                failed++;
+            else
+                passed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 && passed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
