@@ -97,14 +97,24 @@ endfunction()
 
 # ---- tests -----------------------------------------------------------------------
 # The cases of a test source: every line that starts with EVQ_TEST(name).
+# EVQ_TEST_POSIX(name), EVQ_TEST_LINUX(name) and EVQ_TEST_WINDOWS(name) mark
+# cases that exist only on those systems (the C file puts them under the
+# matching #ifdef); they are registered only where they are compiled.
 function(evq_test_cases out)
   set(cases "")
   foreach(src IN LISTS ARGN)
     get_filename_component(path "${src}" ABSOLUTE)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${path}")
-    file(STRINGS "${path}" lines REGEX "^EVQ_TEST\\([A-Za-z0-9_]+\\)")
+    file(STRINGS "${path}" lines REGEX "^EVQ_TEST(_POSIX|_LINUX|_WINDOWS)?\\([A-Za-z0-9_]+\\)")
     foreach(line IN LISTS lines)
-      string(REGEX REPLACE "^EVQ_TEST\\(([A-Za-z0-9_]+)\\).*" "\\1" name "${line}")
+      string(REGEX REPLACE "^EVQ_TEST[A-Z_]*\\(([A-Za-z0-9_]+)\\).*" "\\1" name "${line}")
+      string(REGEX MATCH "^EVQ_TEST[A-Z_]*" only "${line}")
+      string(REPLACE "EVQ_TEST" "" only "${only}")
+      if((only STREQUAL "_POSIX" AND WIN32)
+         OR (only STREQUAL "_LINUX" AND NOT CMAKE_SYSTEM_NAME STREQUAL "Linux")
+         OR (only STREQUAL "_WINDOWS" AND NOT WIN32))
+        continue()
+      endif()
       list(APPEND cases "${name}")
     endforeach()
   endforeach()

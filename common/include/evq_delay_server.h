@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EVQ_DELAY_SERVER_MAX_HEAD 8192
-#define EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS 60000u
+#define EVQ_DELAY_SERVER_MAX_HEAD                  8192
+#define EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS      60000u
 #define EVQ_DELAY_SERVER_DEFAULT_HEADER_TIMEOUT_MS 10000u
-#define EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS 4096u
+#define EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS       4096u
 
 typedef struct evq_delay_server evq_delay_server;
 
@@ -51,12 +51,12 @@ void evq_delay_server_stop(evq_delay_server *server);
 
 /* Counters, for tests and the CLI's summary. */
 typedef struct evq_delay_server_stats {
-    uint64_t accepted;      /* connections accepted */
-    uint64_t answered;      /* 200 responses sent */
-    uint64_t rejected;      /* 4xx responses sent */
-    uint64_t timed_out;     /* connections closed by the header timeout */
-    uint64_t open;          /* connections open right now */
-    uint64_t peak_open;     /* most connections open at once */
+    uint64_t accepted;  /* connections accepted */
+    uint64_t answered;  /* 200 responses sent */
+    uint64_t rejected;  /* 4xx responses sent */
+    uint64_t timed_out; /* connections closed by the header timeout */
+    uint64_t open;      /* connections open right now */
+    uint64_t peak_open; /* most connections open at once */
 } evq_delay_server_stats;
 
 void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats *out);

@@ -9,10 +9,10 @@
 #include <string.h>
 
 #define THREAD_NAME_MAX 16
-#define LINE_MAX_BYTES 1024
+#define LINE_MAX_BYTES  1024
 
 static atomic_int current_level = -1; /* -1: not read from the environment yet */
-static atomic_uint_fast64_t start_ns;  /* 0: not started yet */
+static atomic_uint_fast64_t start_ns; /* 0: not started yet */
 static _Thread_local char thread_name[THREAD_NAME_MAX];
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
@@ -87,8 +87,8 @@ void evq_log_write(enum evq_log_level level, const char *file, int line, const c
     uint64_t since = evq_elapsed_ns(now, expected ? expected : now);
 
     char buffer[LINE_MAX_BYTES];
-    int used = snprintf(buffer, sizeof buffer, "%llu.%06llu %-5s [%s] %s:%d: ",
-                        (unsigned long long)(since / EVQ_NS_PER_S),
+    int used = snprintf(buffer, sizeof buffer,
+                        "%llu.%06llu %-5s [%s] %s:%d: ", (unsigned long long)(since / EVQ_NS_PER_S),
                         (unsigned long long)(since % EVQ_NS_PER_S / 1000),
                         level_names[level < 0 || level > 4 ? 0 : level], evq_log_thread_name(),
                         base_name(file), line);

@@ -319,3 +319,25 @@ int evq_net_tcp_pair(evq_socket *a, evq_socket *b)
     *b = server;
     return 0;
 }
+
+int evq_net_abandon_backlog(const void *data, size_t len, evq_socket *client)
+{
+    evq_socket listener, s;
+    uint16_t port;
+    int rc = evq_net_listen_loopback(0, 4, &listener, &port);
+    if (rc != 0)
+        return rc;
+    /* connect() returns once the handshake is done: the connection waits,
+     * established, in the listener's backlog. */
+    rc = evq_net_connect_loopback(port, &s);
+    if (rc == 0 && data && len > 0)
+        rc = evq_net_send_all(s, data, len);
+    if (rc != 0) {
+        evq_socket_close(listener);
+        return rc;
+    }
+    /* Closing the listener resets every connection nobody accepted. */
+    evq_socket_close(listener);
+    *client = s;
+    return 0;
+}

@@ -55,6 +55,13 @@ void evq_test_note(const char *format, ...)
     va_end(args);
 }
 
+int evq_test_check_(int ok, const char *expr, const char *file, int line)
+{
+    if (ok)
+        return 1;
+    return evq_test_fail(file, line, "CHECK(%s) failed", expr);
+}
+
 int evq_test_check_int_(int ok, long long a, long long b, const char *as, const char *op,
                         const char *bs, const char *file, int line)
 {
@@ -69,8 +76,8 @@ int evq_test_check_uint_(int ok, unsigned long long a, unsigned long long b, con
 {
     if (ok)
         return 1;
-    return evq_test_fail(file, line, "CHECK_UINT(%s %s %s) failed: %llu %s %llu is false", as,
-                         op, bs, a, op, b);
+    return evq_test_fail(file, line, "CHECK_UINT(%s %s %s) failed: %llu %s %llu is false", as, op,
+                         bs, a, op, b);
 }
 
 int evq_test_check_str_(const char *a, const char *b, int ok, const char *as, const char *op,
