@@ -73,9 +73,16 @@ const char *evq_test_program(void);
                          (unsigned long long)(a), (unsigned long long)(b), #a, #op, #b, __FILE__,  \
                          __LINE__)
 
+/* Through a function, not "(a) ? (a) : \"\"": with a char array argument that
+ * form trips gcc's -Waddress ("will always evaluate as true") under -Werror. */
+static inline const char *evq_test_str_or_empty_(const char *s)
+{
+    return s ? s : "";
+}
+
 #define CHECK_STR(a, op, b)                                                                        \
-    evq_test_check_str_(a, b, strcmp((a) ? (a) : "", (b) ? (b) : "") op 0, #a, #op, #b, __FILE__,  \
-                        __LINE__)
+    evq_test_check_str_(a, b, strcmp(evq_test_str_or_empty_(a), evq_test_str_or_empty_(b)) op 0,   \
+                        #a, #op, #b, __FILE__, __LINE__)
 
 #define CHECK_MEM(a, b, len) evq_test_check_mem_(a, b, len, #a, #b, __FILE__, __LINE__)
 
