@@ -12,8 +12,25 @@
  *   delay above max_delay_ms         -> 400
  *   request head over 8 KiB          -> 431
  *   a method other than GET          -> 405
+ *   an HTTP major version other than 1 -> 505
  *   a client that sends nothing more for header_timeout_ms -> connection closed
+ *     (with a 408 if it had sent part of a request; an idle keep-alive
+ *     connection is closed silently)
  * After an error response the connection is closed.
+ *
+ * Connections: HTTP/1.1 keeps the connection open unless the request says
+ * `Connection: close`; HTTP/1.0 closes it unless the request says
+ * `Connection: keep-alive`. Pipelined requests are answered in the order
+ * they came, one at a time: the next one's delay starts when the answer
+ * before it has been sent. A client that closes (or half-closes) its side
+ * while its answer is pending has gone away: the answer is dropped and the
+ * `disconnected` counter goes up. An answer the client does not read for
+ * header_timeout_ms (its socket buffers full) is abandoned the same way.
+ * Lines may end in CRLF or a bare LF; a CR anywhere else is rejected. The
+ * details of the grammar are in common/delayserver/delay_http.h.
+ *
+ * Response: `HTTP/1.1 200 OK`, `Content-Type: text/plain`, `Content-Length`,
+ * `Connection: keep-alive` or `close`, then the message bytes.
  */
 #ifndef EVQ_DELAY_SERVER_H
 #define EVQ_DELAY_SERVER_H
@@ -39,7 +56,9 @@ typedef struct evq_delay_server_config {
 void evq_delay_server_config_init(evq_delay_server_config *config);
 
 /* Bind 127.0.0.1:config->port, start the server thread, and return once it
- * accepts connections. config may be NULL for the defaults. */
+ * accepts connections. config may be NULL for the defaults. Returns 0, or
+ * EVQ_EINVAL (out is NULL), EVQ_EADDRINUSE, EVQ_ENOMEM or another socket
+ * error. */
 int evq_delay_server_start(const evq_delay_server_config *config, evq_delay_server **out);
 
 /* The port the server listens on. */
@@ -49,14 +68,17 @@ uint16_t evq_delay_server_port(const evq_delay_server *server);
  * dropped), join the server thread and free everything. NULL is ignored. */
 void evq_delay_server_stop(evq_delay_server *server);
 
-/* Counters, for tests and the CLI's summary. */
+/* Counters, for tests and the CLI's summary. Safe from any thread; each
+ * counter is updated by the server thread as it goes, so a test that waits
+ * for one polls it. */
 typedef struct evq_delay_server_stats {
-    uint64_t accepted;  /* connections accepted */
-    uint64_t answered;  /* 200 responses sent */
-    uint64_t rejected;  /* 4xx responses sent */
-    uint64_t timed_out; /* connections closed by the header timeout */
-    uint64_t open;      /* connections open right now */
-    uint64_t peak_open; /* most connections open at once */
+    uint64_t accepted;     /* connections accepted */
+    uint64_t answered;     /* 200 responses (counted when their delay has passed) */
+    uint64_t rejected;     /* error responses: 400, 405, 431, 505 */
+    uint64_t timed_out;    /* closed by the header timeout, or by a stalled answer */
+    uint64_t open;         /* connections open right now */
+    uint64_t peak_open;    /* most connections open at once */
+    uint64_t disconnected; /* clients that closed or reset before their answer */
 } evq_delay_server_stats;
 
 void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats *out);
@@ -64,7 +86,15 @@ void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats
 /* A blocking client for tests and demos: one request on a fresh connection,
  * the whole response (status line, headers, body) into response[capacity],
  * NUL-terminated. Returns 0 or an EVQ_E* code. The parsed status and a
- * pointer to the body inside `response` are optional outputs. */
+ * pointer to the body inside `response` are optional outputs.
+ *
+ * The message is percent-encoded (every byte but A-Z a-z 0-9 - . _ ~), the
+ * request says `Connection: close`, and the response is read until its
+ * Content-Length is complete or the server closes. An error status (400...)
+ * is a successful call with *status set. Errors: EVQ_EINVAL (NULL message or
+ * response, capacity 0), EVQ_EMSGSIZE (the response does not fit), EVQ_EOF
+ * (the server closed before a whole response), EVQ_EIO (not an HTTP
+ * response), EVQ_ETIMEDOUT (nothing for delay_ms + 15 s), socket errors. */
 int evq_delay_client_get(uint16_t port, uint32_t delay_ms, const char *message, char *response,
                          size_t capacity, int *status, const char **body);
 
