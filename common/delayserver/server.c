@@ -701,6 +701,12 @@ void evq_delay_server_stop(evq_delay_server *server)
 
 void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats *out)
 {
+    if (!out)
+        return;
+    if (!server) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     evq_mutex_lock(&server->lock);
     *out = server->stats;
     evq_mutex_unlock(&server->lock);

@@ -23,7 +23,10 @@ static int poll_sockets(poll_entry *entries, size_t count, int timeout_ms)
     return WSAPoll(entries, (ULONG)count, timeout_ms);
 }
 #else
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 typedef struct pollfd poll_entry;
 static int poll_sockets(poll_entry *entries, size_t count, int timeout_ms)
 {
@@ -249,6 +252,48 @@ EVQ_TEST(max_clients_leaves_the_rest_waiting_in_the_backlog)
     raw_close(c);
     evq_delay_server_stop(server);
 }
+
+#ifndef _WIN32
+/* POSIX only: descriptors and RLIMIT_NOFILE. */
+EVQ_TEST_POSIX(running_out_of_descriptors_pauses_accepting_and_recovers)
+{
+    evq_delay_server *server = NULL;
+    REQUIRE_OK(evq_delay_server_start(NULL, &server));
+    struct rlimit before;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &before) == 0);
+    /* The lowest free descriptor; every one below it is in use. */
+    int lowest = open("/dev/null", O_RDONLY);
+    REQUIRE(lowest >= 0);
+    close(lowest);
+    /* Leave exactly one free: the client's socket takes it, and the
+     * server's accept() fails with EMFILE. */
+    struct rlimit tight = before;
+    tight.rlim_cur = (rlim_t)lowest + 1;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+    evq_socket client;
+    int rc = evq_net_connect_loopback(evq_delay_server_port(server), &client);
+    if (rc == 0) {
+        evq_socket_set_recv_timeout(client, 20000);
+        const char *request = "GET /0/patience HTTP/1.1\r\n\r\n";
+        CHECK_OK(evq_net_send_all(client, request, strlen(request)));
+        evq_sleep_ms(300); /* the server tries, fails, pauses, tries again */
+        evq_delay_server_stats stats;
+        evq_delay_server_get_stats(server, &stats);
+        CHECK_UINT(stats.accepted, ==, 0);
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &before) == 0);
+    REQUIRE_OK(rc);
+    /* With descriptors back, the waiting client is accepted and answered. */
+    char response[256];
+    size_t n = 0;
+    CHECK_OK(evq_net_recv(client, response, sizeof response - 1, &n));
+    response[n] = '\0';
+    CHECK(strstr(response, "HTTP/1.1 200 OK") == response);
+    CHECK(strstr(response, "\r\n\r\npatience") != NULL);
+    evq_socket_close(client);
+    evq_delay_server_stop(server);
+}
+#endif
 
 /* ---- connections --------------------------------------------------------------- */
 
@@ -634,7 +679,8 @@ EVQ_TEST(a_client_that_leaves_before_its_answer_is_counted_and_forgotten)
     /* Resets while the answer waits (under Wine this is a plain close). */
     evq_socket s;
     REQUIRE_OK(evq_net_connect_loopback(port, &s));
-    CHECK_OK(evq_net_send_all(s, "GET /30000/reset HTTP/1.1\r\n\r\n", 30));
+    const char *request = "GET /30000/reset HTTP/1.1\r\n\r\n";
+    CHECK_OK(evq_net_send_all(s, request, strlen(request)));
     CHECK_OK(evq_socket_close_with_reset(s));
     CHECK_UINT(WAIT_STAT_AT_LEAST(server, disconnected, 2), ==, 2);
 
@@ -695,53 +741,80 @@ EVQ_TEST(the_header_timeout_closes_stalled_connections)
     evq_delay_server_stop(server);
 }
 
-EVQ_TEST(a_client_that_never_reads_its_answers_is_dropped)
+/* Send pipelined requests for 6000-byte answers on s and never read one.
+ * Stops when the connection fails, when the server has timed it out, or
+ * (until_stalled) when the server has stopped reading: 40 sends in a row,
+ * 200 ms, would block. At most ~20 s. Returns the bytes sent. */
+static uint64_t flood_without_reading(evq_delay_server *server, evq_socket s, bool until_stalled)
 {
-    /* Pipelined requests for large answers that the client never reads: the
-     * server's writes stall, and the stall timeout ends the connection. */
-    evq_delay_server *server = raw_start_server(300, 0);
-    REQUIRE(server != NULL);
-    uint16_t port = evq_delay_server_port(server);
-    evq_socket s;
-    REQUIRE_OK(evq_net_connect_loopback(port, &s));
     int small = 4096;
     setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&small, sizeof small);
-    REQUIRE_OK(evq_socket_set_nonblocking(s, true));
-
-    size_t message_length = 6000;
-    size_t request_length = message_length + 64;
-    char *request = malloc(request_length);
-    REQUIRE(request != NULL);
-    int n = snprintf(request, request_length, "GET /0/");
-    memset(request + n, 'm', message_length);
-    snprintf(request + n + message_length, request_length - (size_t)n - message_length,
-             " HTTP/1.1\r\n\r\n");
+    if (evq_socket_set_nonblocking(s, true) != 0)
+        return 0;
+    char request[6100];
+    int n = snprintf(request, sizeof request, "GET /0/");
+    memset(request + n, 'm', 6000);
+    snprintf(request + n + 6000, sizeof request - (size_t)n - 6000, " HTTP/1.1\r\n\r\n");
     size_t length = strlen(request);
 
     size_t offset = 0;
     uint64_t sent_total = 0;
-    evq_delay_server_stats stats = {0};
-    for (int round = 0; round < 4000; round++) { /* at most ~20 s */
+    int blocked_in_a_row = 0;
+    for (int round = 0; round < 4000; round++) {
         int sent = (int)send(s, request + offset, (int)(length - offset), EVQ_SEND_FLAGS);
         if (sent > 0) {
             offset = (offset + (size_t)sent) % length;
             sent_total += (uint64_t)sent;
+            blocked_in_a_row = 0;
             continue;
         }
         int rc = evq_socket_last_error();
         if (rc != EVQ_EWOULDBLOCK && rc != EVQ_EINTR)
             break; /* the server has closed: EPIPE or a reset */
+        evq_delay_server_stats stats;
         evq_delay_server_get_stats(server, &stats);
-        if (stats.timed_out > 0)
+        if (stats.timed_out > 0 || (until_stalled && ++blocked_in_a_row >= 40))
             break;
         evq_sleep_ms(5);
     }
+    return sent_total;
+}
+
+EVQ_TEST(a_client_that_never_reads_its_answers_is_dropped)
+{
+    /* The server's writes stall, and the stall timeout ends the connection. */
+    evq_delay_server *server = raw_start_server(300, 0);
+    REQUIRE(server != NULL);
+    uint16_t port = evq_delay_server_port(server);
+    evq_socket s;
+    REQUIRE_OK(evq_net_connect_loopback(port, &s));
+    uint64_t sent = flood_without_reading(server, s, false);
     CHECK_UINT(WAIT_STAT_AT_LEAST(server, timed_out, 1), ==, 1);
     CHECK_UINT(WAIT_STAT_AT_MOST(server, open, 0), ==, 0);
     evq_test_note("sent %llu bytes of requests before the server gave up",
-                  (unsigned long long)sent_total);
+                  (unsigned long long)sent);
     evq_socket_close(s);
-    free(request);
+    CHECK(raw_server_still_answers(port));
+    evq_delay_server_stop(server);
+}
+
+EVQ_TEST(a_client_that_resets_in_the_middle_of_an_answer_is_counted)
+{
+    /* The default header timeout (10 s): the reset, not a timeout, ends it. */
+    evq_delay_server *server = NULL;
+    REQUIRE_OK(evq_delay_server_start(NULL, &server));
+    uint16_t port = evq_delay_server_port(server);
+    evq_socket s;
+    REQUIRE_OK(evq_net_connect_loopback(port, &s));
+    flood_without_reading(server, s, true); /* the server is stuck writing now */
+    /* Closing with unread bytes resets, on Linux and under Wine alike. */
+    CHECK_OK(evq_socket_close_with_reset(s));
+    CHECK_UINT(WAIT_STAT_AT_LEAST(server, disconnected, 1), ==, 1);
+    CHECK_UINT(WAIT_STAT_AT_MOST(server, open, 0), ==, 0);
+    evq_delay_server_stats stats;
+    evq_delay_server_get_stats(server, &stats);
+    CHECK_UINT(stats.timed_out, ==, 0);
+    CHECK_UINT(stats.answered, >, 0);
     CHECK(raw_server_still_answers(port));
     evq_delay_server_stop(server);
 }
@@ -872,6 +945,9 @@ int main(int argc, char **argv)
         EVQ_CASE(an_answer_never_comes_before_its_delay),
         EVQ_CASE(serves_500_clients_at_once),
         EVQ_CASE(max_clients_leaves_the_rest_waiting_in_the_backlog),
+#ifndef _WIN32
+        EVQ_CASE(running_out_of_descriptors_pauses_accepting_and_recovers),
+#endif
         EVQ_CASE(keep_alive_serves_several_requests_on_one_connection),
         EVQ_CASE(pipelined_requests_are_answered_in_order_one_after_another),
         EVQ_CASE(http_1_0_closes_unless_it_asks_for_keep_alive),
@@ -886,6 +962,7 @@ int main(int argc, char **argv)
         EVQ_CASE(a_client_that_leaves_before_its_answer_is_counted_and_forgotten),
         EVQ_CASE(the_header_timeout_closes_stalled_connections),
         EVQ_CASE(a_client_that_never_reads_its_answers_is_dropped),
+        EVQ_CASE(a_client_that_resets_in_the_middle_of_an_answer_is_counted),
         EVQ_CASE(stop_drops_pending_answers_and_closes_every_connection),
         EVQ_CASE(start_and_stop_many_times),
         EVQ_CASE(the_client_reports_errors),
