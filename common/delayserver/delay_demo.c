@@ -48,6 +48,7 @@ static double seconds_since_start(void)
     return (double)evq_sat_sub(evq_clock_now_ns(), shared.start_ns) / 1e9;
 }
 
+/* ANCHOR: request_thread */
 static void run_request(void *arg)
 {
     struct request *request = arg;
@@ -68,6 +69,7 @@ static void run_request(void *arg)
     fflush(stdout);
     evq_mutex_unlock(&shared.lock);
 }
+/* ANCHOR_END: request_thread */
 
 static int usage(FILE *to, int status)
 {
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
     printf("answers, as they arrive:\n");
     fflush(stdout);
 
+    /* ANCHOR: fire */
     evq_thread threads[REQUESTS];
     int started = 0;
     shared.start_ns = evq_clock_now_ns();
@@ -156,6 +159,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < started; i++)
         evq_thread_join(&threads[i]);
+    /* ANCHOR_END: fire */
     double total = seconds_since_start();
     evq_delay_server_stop(server);
     evq_mutex_destroy(&shared.lock);
