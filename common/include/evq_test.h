@@ -64,13 +64,14 @@ const char *evq_test_program(void);
 
 #define CHECK(cond) evq_test_check_((cond) ? 1 : 0, #cond, __FILE__, __LINE__)
 
+/* Each argument is evaluated exactly once (CHECK_INT(write(fd, "x", 1), ==, 1)
+ * writes one byte): the function compares, from the operator's spelling, which
+ * must be one of == != < <= > >=. */
 #define CHECK_INT(a, op, b)                                                                        \
-    evq_test_check_int_((long long)(a)op(long long)(b), (long long)(a), (long long)(b), #a, #op,   \
-                        #b, __FILE__, __LINE__)
+    evq_test_check_int_((long long)(a), #op, (long long)(b), #a, #b, __FILE__, __LINE__)
 
 #define CHECK_UINT(a, op, b)                                                                       \
-    evq_test_check_uint_((unsigned long long)(a)op(unsigned long long)(b),                         \
-                         (unsigned long long)(a), (unsigned long long)(b), #a, #op, #b, __FILE__,  \
+    evq_test_check_uint_((unsigned long long)(a), #op, (unsigned long long)(b), #a, #b, __FILE__,  \
                          __LINE__)
 
 /* Through a function, not "(a) ? (a) : \"\"": with a char array argument that
@@ -107,10 +108,10 @@ static inline const char *evq_test_str_or_empty_(const char *s)
 
 /* Implementation details of the macros above. */
 int evq_test_check_(int ok, const char *expr, const char *file, int line);
-int evq_test_check_int_(int ok, long long a, long long b, const char *as, const char *op,
-                        const char *bs, const char *file, int line);
-int evq_test_check_uint_(int ok, unsigned long long a, unsigned long long b, const char *as,
-                         const char *op, const char *bs, const char *file, int line);
+int evq_test_check_int_(long long a, const char *op, long long b, const char *as, const char *bs,
+                        const char *file, int line);
+int evq_test_check_uint_(unsigned long long a, const char *op, unsigned long long b, const char *as,
+                         const char *bs, const char *file, int line);
 int evq_test_check_str_(const char *a, const char *b, int ok, const char *as, const char *op,
                         const char *bs, const char *file, int line);
 int evq_test_check_mem_(const void *a, const void *b, size_t len, const char *as, const char *bs,

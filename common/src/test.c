@@ -62,20 +62,48 @@ int evq_test_check_(int ok, const char *expr, const char *file, int line)
     return evq_test_fail(file, line, "CHECK(%s) failed", expr);
 }
 
-int evq_test_check_int_(int ok, long long a, long long b, const char *as, const char *op,
-                        const char *bs, const char *file, int line)
+/* Whether "a op b" holds, given how a compares to b (-1, 0, 1). */
+static int comparison_holds(int order, const char *op, int *known)
 {
-    if (ok)
+    *known = 1;
+    if (strcmp(op, "==") == 0)
+        return order == 0;
+    if (strcmp(op, "!=") == 0)
+        return order != 0;
+    if (strcmp(op, "<") == 0)
+        return order < 0;
+    if (strcmp(op, "<=") == 0)
+        return order <= 0;
+    if (strcmp(op, ">") == 0)
+        return order > 0;
+    if (strcmp(op, ">=") == 0)
+        return order >= 0;
+    *known = 0;
+    return 0;
+}
+
+int evq_test_check_int_(long long a, const char *op, long long b, const char *as, const char *bs,
+                        const char *file, int line)
+{
+    int known;
+    if (comparison_holds((a > b) - (a < b), op, &known))
         return 1;
+    if (!known)
+        return evq_test_fail(file, line, "CHECK_INT(%s %s %s): %s is not a comparison", as, op, bs,
+                             op);
     return evq_test_fail(file, line, "CHECK_INT(%s %s %s) failed: %lld %s %lld is false", as, op,
                          bs, a, op, b);
 }
 
-int evq_test_check_uint_(int ok, unsigned long long a, unsigned long long b, const char *as,
-                         const char *op, const char *bs, const char *file, int line)
+int evq_test_check_uint_(unsigned long long a, const char *op, unsigned long long b, const char *as,
+                         const char *bs, const char *file, int line)
 {
-    if (ok)
+    int known;
+    if (comparison_holds((a > b) - (a < b), op, &known))
         return 1;
+    if (!known)
+        return evq_test_fail(file, line, "CHECK_UINT(%s %s %s): %s is not a comparison", as, op, bs,
+                             op);
     return evq_test_fail(file, line, "CHECK_UINT(%s %s %s) failed: %llu %s %llu is false", as, op,
                          bs, a, op, b);
 }
