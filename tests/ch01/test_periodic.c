@@ -35,13 +35,19 @@ EVQ_TEST(never_twice_for_one_interval)
 
 EVQ_TEST(late_turns_do_not_drift)
 {
-    /* Every turn 30 ms late: the runs stay at 100, 200, 300... rather than
-     * sliding to 130, 260, 390... */
-    uint64_t last = 0;
-    for (uint64_t k = 1; k <= 50; k++) {
-        CHECK_UINT(evq_periodic_due(&last, k * 100 * MS + 30 * MS, 100 * MS), ==, 1);
-        CHECK_UINT(last, ==, k * 100 * MS);
+    /* Turns every 30 ms, a 100 ms task. On its grid it runs at 120, 210, 300,
+     * 420... : once per interval, 60 times in 6 s. Had each run set last =
+     * now, every run's lateness would push the next one back for good (120,
+     * 240, 360...: every 120 ms, 50 runs). */
+    uint64_t last = 0, runs = 0;
+    for (uint64_t now = 30 * MS; now <= 6000 * MS; now += 30 * MS) {
+        if (evq_periodic_due(&last, now, 100 * MS) > 0) {
+            runs++;
+            CHECK_UINT(last % (100 * MS), ==, 0);
+            CHECK_UINT(now - last, <, 30 * MS);
+        }
     }
+    CHECK_UINT(runs, ==, 60);
 }
 
 EVQ_TEST(catch_up_after_a_stall_runs_once_and_stays_on_the_grid)

@@ -16,6 +16,7 @@
 
 #define EVQ_EVENT_TEXT_MAX 64 /* bytes of a message's text, with its NUL */
 
+/* ANCHOR: event */
 enum evq_event_kind {
     EVQ_EVENT_TIMER,   /* a timer went off: carries the timer's number */
     EVQ_EVENT_MESSAGE, /* someone said something: carries text */
@@ -28,6 +29,7 @@ typedef struct evq_event {
         char text[EVQ_EVENT_TEXT_MAX]; /* EVQ_EVENT_MESSAGE, NUL-terminated */
     };
 } evq_event;
+/* ANCHOR_END: event */
 
 /* A bounded ring of events: `count` of them, the oldest at `head`. */
 typedef struct evq_queue {

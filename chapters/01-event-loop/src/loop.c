@@ -45,7 +45,8 @@ void evq_loop_destroy(evq_loop *loop)
 uint64_t evq_periodic_due(uint64_t *last, uint64_t now, uint64_t interval)
 {
     /* Saturating: if *last is later than now, no time has passed. A naked
-     * now - *last would be ~584 years, and the task would run every turn. */
+     * now - *last would be ~584 years: the task would run at once, and a
+     * catch-up loop would run it ~10^11 times. */
     uint64_t elapsed = evq_sat_sub(now, *last);
     if (interval == 0 || elapsed < interval)
         return 0;
