@@ -94,7 +94,8 @@ static void run_producer(void *arg)
         char record[EVQ_RECORD_MAX];
         int length = snprintf(record, sizeof record, "record %llu from %s", (unsigned long long)n,
                               producer->name);
-        size_t part = producer->in_parts ? PART_SIZE : (size_t)length;
+        /* Whole records fit in one message; anything longer is split too. */
+        size_t part = producer->in_parts ? PART_SIZE : EVQ_MESSAGE_TEXT_MAX - 1;
         bool sent = true;
         for (size_t at = 0; sent && at < (size_t)length; at += part) {
             size_t size = (size_t)length - at < part ? (size_t)length - at : part;
@@ -170,6 +171,23 @@ static void on_report(void *context, const evq_loop_stats *stats)
              (unsigned long long)stats->missed_intervals);
 }
 
+/* The demo's timers: stop after --seconds, stall after one second with
+ * --stall, and one that is cancelled before it can fire. */
+static int add_timers(evq_loop *loop, const struct demo *demo)
+{
+    int rc = 0;
+    if (demo->seconds > 0)
+        rc = evq_loop_add_timer(loop, demo->seconds * EVQ_NS_PER_S, TIMER_STOP, NULL);
+    if (rc == 0 && demo->stall_ms > 0)
+        rc = evq_loop_add_timer(loop, 1 * EVQ_NS_PER_S, TIMER_STALL, NULL);
+    uint64_t never;
+    if (rc == 0)
+        rc = evq_loop_add_timer(loop, 500 * EVQ_NS_PER_MS, TIMER_NEVER, &never);
+    if (rc == 0)
+        rc = evq_loop_cancel_timer(loop, never);
+    return rc;
+}
+
 /* ANCHOR: loop_thread */
 static void run_loop(void *arg)
 {
@@ -181,13 +199,10 @@ static void run_loop(void *arg)
     config.hooks = (evq_loop_hooks){on_record, on_timer, on_report, demo};
     if ((demo->rc = evq_loop_init(&loop, &config)) != 0)
         return;
-    if (demo->seconds > 0)
-        evq_loop_add_timer(&loop, demo->seconds * EVQ_NS_PER_S, TIMER_STOP, NULL);
-    if (demo->stall_ms > 0)
-        evq_loop_add_timer(&loop, 1 * EVQ_NS_PER_S, TIMER_STALL, NULL);
-    uint64_t never;
-    evq_loop_add_timer(&loop, 500 * EVQ_NS_PER_MS, TIMER_NEVER, &never);
-    evq_loop_cancel_timer(&loop, never); /* cancelled before it fires: it never does */
+    if ((demo->rc = add_timers(&loop, demo)) != 0) {
+        evq_loop_destroy(&loop);
+        return;
+    }
 
     uint64_t cpu_start = evq_cpu_time_ns(), wall_start = evq_clock_now_ns();
     evq_loop_run(&loop);
@@ -348,8 +363,10 @@ int main(int argc, char **argv)
     evq_channel_destroy(&demo.inbox);
 
     const evq_loop_stats *stats = &demo.stats;
-    printf("%s after %.2f s\n", demo.timed_out ? "stopped by its timer" : "stopped by Ctrl-C",
-           (double)demo.wall_ns / 1e9);
+    const char *why = demo.timed_out              ? "stopped by its timer"
+                      : started == demo.producers ? "stopped by Ctrl-C"
+                                                  : "stopped early";
+    printf("%s after %.2f s\n", why, (double)demo.wall_ns / 1e9);
     printf("loop thread: %llu turns, %llu of them ended asleep; %.1f ms of CPU\n",
            (unsigned long long)stats->turns, (unsigned long long)stats->waits,
            (double)demo.cpu_ns / 1e6);
