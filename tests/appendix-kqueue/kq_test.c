@@ -1,0 +1,155 @@
+/* kq_test.c - helpers for the kqueue conformance suite (see kq_test.h). */
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE
+#elif !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "kq_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "evq_net.h"
+#include "evq_test.h"
+
+void kq_known_difference(const char *provider, const char *what)
+{
+    evq_test_note("known difference in %s: %s (the FreeBSD rule is still checked)", provider, what);
+}
+
+int kq_open(void)
+{
+    /* A test writes to sockets whose peer may be gone: EPIPE, not SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    int kq = kqueue();
+    if (kq < 0)
+        evq_test_fail(__FILE__, __LINE__, "kqueue() failed: %s", strerror(errno));
+    return kq;
+}
+
+int kq_change(int kq, uintptr_t ident, short filter, unsigned short flags, unsigned fflags,
+              int64_t data, void *udata)
+{
+    struct kevent change;
+    EV_SET(&change, ident, filter, flags, fflags, data, udata);
+    return kevent(kq, &change, 1, NULL, 0, NULL) == 0 ? 0 : errno;
+}
+
+int kq_wait(int kq, struct kevent *events, int capacity, int timeout_ms)
+{
+    struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    return kevent(kq, NULL, 0, events, capacity, timeout_ms < 0 ? NULL : &timeout);
+}
+
+int kq_poll(int kq, struct kevent *events, int capacity)
+{
+    return kq_wait(kq, events, capacity, 0);
+}
+
+const struct kevent *kq_find(const struct kevent *events, int n, uintptr_t ident, short filter)
+{
+    for (int i = 0; i < n; i++) {
+        if (events[i].ident == ident && events[i].filter == filter)
+            return &events[i];
+    }
+    return NULL;
+}
+
+bool kq_wait_for(int kq, uintptr_t ident, short filter, unsigned short want_flags,
+                 struct kevent *out, int timeout_ms)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    struct kevent events[16];
+    do {
+        int n = kq_wait(kq, events, 16, 50);
+        for (int i = 0; i < n; i++) {
+            if (events[i].ident == ident && events[i].filter == filter &&
+                (events[i].flags & want_flags) == want_flags) {
+                *out = events[i];
+                return true;
+            }
+        }
+    } while (monotonic_ms() < deadline);
+    return false;
+}
+
+bool set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+bool tcp_pair(int *a, int *b)
+{
+    if (evq_net_tcp_pair(a, b) != 0) {
+        evq_test_fail(__FILE__, __LINE__, "no loopback TCP pair");
+        return false;
+    }
+    evq_socket_set_nosigpipe(*a);
+    evq_socket_set_nosigpipe(*b);
+    return set_nonblocking(*a) && set_nonblocking(*b);
+}
+
+bool nonblocking_pipe(int fds[2])
+{
+    if (pipe(fds) != 0) {
+        evq_test_fail(__FILE__, __LINE__, "pipe() failed: %s", strerror(errno));
+        return false;
+    }
+    return set_nonblocking(fds[0]) && set_nonblocking(fds[1]);
+}
+
+bool closed_port(uint16_t *port)
+{
+    evq_socket listener;
+    if (evq_net_listen_loopback(0, 1, &listener, port) != 0)
+        return false;
+    evq_socket_close(listener);
+    return true;
+}
+
+int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+size_t drain(int fd)
+{
+    char buffer[65536];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n > 0)
+            total += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            return total;
+    }
+}
+
+size_t fill(int fd, size_t limit)
+{
+    static const char chunk[16384];
+    size_t total = 0;
+    while (total < limit) {
+        ssize_t n = write(fd, chunk, sizeof chunk);
+        if (n > 0)
+            total += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    return total;
+}
