@@ -77,9 +77,36 @@ static struct stats summarise(uint64_t *samples, int n, double scale)
 
 /* ---- locks -------------------------------------------------------------------------- */
 
-enum lock_kind { LOCK_MUTEX, LOCK_FLAG, LOCK_SPIN, LOCK_REGISTRATION, LOCK_KINDS };
+enum lock_kind {
+    LOCK_MUTEX,
+    LOCK_FLAG,
+    LOCK_SPIN,
+    LOCK_SPIN_NO_YIELD,
+    LOCK_REGISTRATION,
+    LOCK_KINDS
+};
 static const char *const lock_names[LOCK_KINDS] = {"evq_mutex", "flaglock (TAS)", "spinlock (TTAS)",
-                                                   "registration lock"};
+                                                   "spinlock, no yield", "registration lock"};
+
+/* The TTAS spin lock without the yield in its back-off: it pauses, at most
+ * EVQ_BACKOFF_SPIN_LIMIT times in a row, for as long as it takes. Only here,
+ * to measure what pure spinning costs when the holder is not running. */
+static void spin_lock_no_yield(evq_spinlock *lock)
+{
+    unsigned spins = 1;
+    while (atomic_exchange_explicit(&lock->held, true, memory_order_acquire)) {
+        do {
+            for (unsigned i = 0; i < spins; i++)
+                evq_cpu_pause();
+            if (spins < EVQ_BACKOFF_SPIN_LIMIT)
+                spins *= 2;
+        } while (atomic_load_explicit(&lock->held, memory_order_relaxed));
+    }
+}
+
+/* A run stops early after this long (pure spinning can take minutes when
+ * oversubscribed); ns/op is then computed from the operations done. */
+#define RUN_LIMIT_NS (2 * EVQ_NS_PER_S)
 
 struct lock_run {
     enum lock_kind kind;
@@ -89,14 +116,17 @@ struct lock_run {
     evq_registration_lock registration;
     gate gate;
     uint64_t ops_per_thread;
-    unsigned work;    /* rounds of arithmetic outside the lock */
-    uint64_t counter; /* plain: the critical section */
-    atomic_uint_fast64_t sink;
+    unsigned inside;  /* rounds of arithmetic inside the critical section */
+    unsigned outside; /* and between two critical sections */
+    uint64_t deadline;
+    uint64_t counter; /* plain: changed only in the critical section */
+    atomic_uint_fast64_t done, sink;
+    atomic_bool cut_short;
 };
 
-/* Work a thread does between two critical sections, which the compiler
- * cannot remove: a few dependent multiply-adds. */
-static uint64_t outside_work(uint64_t x, unsigned rounds)
+/* Work inside or between critical sections that the compiler cannot remove:
+ * dependent multiply-adds, a few cycles each. */
+static uint64_t work(uint64_t x, unsigned rounds)
 {
     for (unsigned i = 0; i < rounds; i++)
         x = x * 6364136223846793005u + 1442695040888963407u;
@@ -106,42 +136,64 @@ static uint64_t outside_work(uint64_t x, unsigned rounds)
 static void lock_worker(void *arg)
 {
     struct lock_run *run = arg;
-    uint64_t x = 1;
+    const unsigned inside = run->inside, outside = run->outside;
+    uint64_t x = 1, i;
     gate_wait(&run->gate);
-    for (uint64_t i = 0; i < run->ops_per_thread; i++) {
+    for (i = 0; i < run->ops_per_thread; i++) {
+        if (i % 1024 == 1023 && evq_clock_now_ns() > run->deadline) {
+            atomic_store(&run->cut_short, true);
+            break;
+        }
         switch (run->kind) {
         case LOCK_MUTEX:
             evq_mutex_lock(&run->mutex);
             run->counter++;
+            x = work(x, inside);
             evq_mutex_unlock(&run->mutex);
             break;
         case LOCK_FLAG:
             evq_flaglock_lock(&run->flaglock);
             run->counter++;
+            x = work(x, inside);
             evq_flaglock_unlock(&run->flaglock);
             break;
         case LOCK_SPIN:
             evq_spinlock_lock(&run->spinlock);
             run->counter++;
+            x = work(x, inside);
+            evq_spinlock_unlock(&run->spinlock);
+            break;
+        case LOCK_SPIN_NO_YIELD:
+            spin_lock_no_yield(&run->spinlock);
+            run->counter++;
+            x = work(x, inside);
             evq_spinlock_unlock(&run->spinlock);
             break;
         case LOCK_REGISTRATION:
             if (evq_registration_begin(&run->registration) == 0) {
                 run->counter++;
+                x = work(x, inside);
                 evq_registration_end(&run->registration);
             }
             break;
         case LOCK_KINDS:
             break;
         }
-        x = outside_work(x, run->work);
+        x = work(x, outside);
     }
+    atomic_fetch_add(&run->done, i);
     atomic_fetch_add_explicit(&run->sink, x, memory_order_relaxed);
 }
 
-/* One timed run: nanoseconds per lock/unlock pair (all threads together). */
-static uint64_t time_locks(enum lock_kind kind, unsigned threads, uint64_t ops_per_thread,
-                           unsigned work)
+struct lock_config {
+    unsigned threads, inside, outside;
+    uint64_t total_ops;
+    const char *what;
+};
+
+/* One timed run: picoseconds per lock/unlock pair, all threads together
+ * (wall time / pairs: the throughput of the lock). */
+static uint64_t time_locks(enum lock_kind kind, const struct lock_config *cfg, bool *cut_short)
 {
     static struct lock_run run;
     run.kind = kind;
@@ -151,77 +203,104 @@ static uint64_t time_locks(enum lock_kind kind, unsigned threads, uint64_t ops_p
     evq_spinlock_init(&run.spinlock);
     evq_registration_init(&run.registration);
     gate_init(&run.gate);
-    run.ops_per_thread = ops_per_thread;
-    run.work = work;
+    run.ops_per_thread = cfg->total_ops / cfg->threads;
+    run.inside = cfg->inside;
+    run.outside = cfg->outside;
     run.counter = 0;
+    atomic_init(&run.done, 0);
     atomic_init(&run.sink, 0);
+    atomic_init(&run.cut_short, false);
     evq_thread workers[MAX_THREADS];
-    for (unsigned i = 0; i < threads; i++)
+    /* Set before the gate opens; the gate's release/acquire publishes it. */
+    run.deadline = evq_clock_now_ns() + RUN_LIMIT_NS + 5 * EVQ_NS_PER_S;
+    for (unsigned i = 0; i < cfg->threads; i++)
         if (evq_thread_start(&workers[i], lock_worker, &run) != 0)
             exit(2);
-    uint64_t start = gate_open(&run.gate, threads);
-    for (unsigned i = 0; i < threads; i++)
+    while (atomic_load(&run.gate.ready) < cfg->threads)
+        evq_thread_yield();
+    run.deadline = evq_clock_now_ns() + RUN_LIMIT_NS;
+    uint64_t start = gate_open(&run.gate, cfg->threads);
+    for (unsigned i = 0; i < cfg->threads; i++)
         evq_thread_join(&workers[i]);
     uint64_t elapsed = evq_elapsed_ns(evq_clock_now_ns(), start);
-    if (run.counter != ops_per_thread * threads) {
-        fprintf(stderr, "%s, %u threads: counter %llu, expected %llu\n", lock_names[kind], threads,
-                (unsigned long long)run.counter, (unsigned long long)(ops_per_thread * threads));
+    uint64_t done = atomic_load(&run.done);
+    if (run.counter != done || done == 0) {
+        fprintf(stderr, "%s, %u threads: counter %llu after %llu lock/unlock pairs\n",
+                lock_names[kind], cfg->threads, (unsigned long long)run.counter,
+                (unsigned long long)done);
         failures++;
     }
+    *cut_short = *cut_short || atomic_load(&run.cut_short);
     evq_mutex_destroy(&run.mutex);
-    return elapsed * 1000 / (ops_per_thread * threads); /* picoseconds per op */
+    return done ? elapsed * 1000 / done : 0;
 }
 
 static void bench_locks(int repeats)
 {
-    struct config {
-        unsigned threads;
-        unsigned work;
-        uint64_t total_ops;
-        const char *what;
-    } configs[] = {
-        {1, 0, 20000000, "uncontended"},
-        {2, 0, 4000000, "contended, one core each"},
-        {8, 0, 2000000, "oversubscribed (8 threads)"},
-        {1, 64, 4000000, "uncontended"},
-        {2, 64, 4000000, "contended, one core each"},
-        {8, 64, 2000000, "oversubscribed (8 threads)"},
+    static const struct lock_config configs[] = {
+        {1, 0, 0, 20000000, "1 thread (uncontended)"},
+        {2, 0, 0, 4000000, "2 threads, empty section"},
+        {2, 0, 64, 2000000, "2 threads, work between"},
+        {2, 64, 0, 2000000, "2 threads, work inside"},
+        {8, 0, 0, 4000000, "8 threads, empty section"},
+        {8, 64, 0, 2000000, "8 threads, work inside"},
     };
-    /* What the outside work costs alone, so the reader can subtract it. */
+    enum { CONFIGS = sizeof configs / sizeof configs[0] };
+    static struct stats stats[CONFIGS][LOCK_KINDS];
+    static bool cut_short[CONFIGS][LOCK_KINDS];
+
+    /* What the work costs alone, so that it can be told apart from the lock. */
     uint64_t t0 = evq_clock_now_ns();
-    uint64_t x = outside_work(1, 64 * 1000000u);
-    uint64_t work_ps = evq_elapsed_ns(evq_clock_now_ns(), t0) * 1000 / 1000000;
-    printf("outside work: 64 multiply-adds = %.1f ns (checksum %llu)\n\n", (double)work_ps / 1000,
+    uint64_t x = work(1, 64 * 1000000u);
+    double work_ns = (double)evq_elapsed_ns(evq_clock_now_ns(), t0) / 1e6;
+    printf("work: 64 multiply-adds = %.1f ns on one thread (checksum %llu)\n\n", work_ns,
            (unsigned long long)(x & 0xff));
 
-    printf("| threads | work between | %s ns/op |", lock_names[0]);
-    for (int k = 1; k < LOCK_KINDS; k++)
-        printf(" %s ns/op (x mutex) |", lock_names[k]);
-    printf("\n|---|---|---|");
-    for (int k = 1; k < LOCK_KINDS; k++)
-        printf("---|");
-    printf("\n");
-    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
-        const struct config *cfg = &configs[c];
-        struct stats stats[LOCK_KINDS];
+    for (int c = 0; c < CONFIGS; c++) {
         for (int k = 0; k < LOCK_KINDS; k++) {
             uint64_t samples[MAX_REPEATS];
             for (int r = 0; r < repeats; r++)
-                samples[r] = time_locks((enum lock_kind)k, cfg->threads,
-                                        cfg->total_ops / cfg->threads, cfg->work);
-            stats[k] = summarise(samples, repeats, 0.001);
+                samples[r] = time_locks((enum lock_kind)k, &configs[c], &cut_short[c][k]);
+            stats[c][k] = summarise(samples, repeats, 0.001);
         }
-        printf("| %u (%s) | %s |", cfg->threads, cfg->what, cfg->work ? "64 mul-add" : "none");
-        printf(" %.1f [%.1f-%.1f] |", stats[0].median, stats[0].low, stats[0].high);
-        for (int k = 1; k < LOCK_KINDS; k++)
-            printf(" %.1f [%.1f-%.1f] (%.2fx) |", stats[k].median, stats[k].low, stats[k].high,
-                   stats[k].median / stats[0].median);
-        printf("\n");
-        fflush(stdout);
+        fprintf(stderr, "  measured: %s\n", configs[c].what);
     }
-    printf("\nns/op: wall time of the whole run / lock-unlock pairs of all threads, median "
-           "[min-max] of %d runs.\n",
+
+    printf("ns per lock/unlock pair, median of %d runs (ratio to evq_mutex in the same "
+           "configuration)\n\n| configuration |",
            repeats);
+    for (int k = 0; k < LOCK_KINDS; k++)
+        printf(" %s |", lock_names[k]);
+    printf("\n|---|");
+    for (int k = 0; k < LOCK_KINDS; k++)
+        printf("---|");
+    printf("\n");
+    for (int c = 0; c < CONFIGS; c++) {
+        printf("| %s |", configs[c].what);
+        for (int k = 0; k < LOCK_KINDS; k++) {
+            printf(" %.1f", stats[c][k].median);
+            if (k > 0)
+                printf(" (%.2fx)", stats[c][k].median / stats[c][0].median);
+            printf("%s |", cut_short[c][k] ? " *" : "");
+        }
+        printf("\n");
+    }
+    printf("\nrange [min-max] of the %d runs:\n\n| configuration |", repeats);
+    for (int k = 0; k < LOCK_KINDS; k++)
+        printf(" %s |", lock_names[k]);
+    printf("\n|---|");
+    for (int k = 0; k < LOCK_KINDS; k++)
+        printf("---|");
+    printf("\n");
+    for (int c = 0; c < CONFIGS; c++) {
+        printf("| %s |", configs[c].what);
+        for (int k = 0; k < LOCK_KINDS; k++)
+            printf(" %.1f-%.1f |", stats[c][k].low, stats[c][k].high);
+        printf("\n");
+    }
+    printf("\nwork inside/between: 64 multiply-adds. * = a run stopped after %d s; its ns/op "
+           "counts the pairs it completed.\n",
+           (int)(RUN_LIMIT_NS / EVQ_NS_PER_S));
 }
 
 /* ---- ring vs mutex + condition variable queue ----------------------------------- */
@@ -270,8 +349,40 @@ static uint64_t mutex_queue_pop(mutex_queue *q)
     return value;
 }
 
+/* The same queue without sleeping: a full or empty queue is reported at
+ * once and the caller yields, as with the ring. It separates what the lock
+ * costs from what sleeping and waking cost. */
+static bool mutex_queue_try_push(mutex_queue *q, uint64_t value)
+{
+    evq_mutex_lock(&q->lock);
+    bool room = q->count < QUEUE_CAPACITY;
+    if (room) {
+        q->values[(q->head + q->count) % QUEUE_CAPACITY] = value;
+        q->count++;
+    }
+    evq_mutex_unlock(&q->lock);
+    return room;
+}
+
+static bool mutex_queue_try_pop(mutex_queue *q, uint64_t *value)
+{
+    evq_mutex_lock(&q->lock);
+    bool some = q->count > 0;
+    if (some) {
+        *value = q->values[q->head];
+        q->head = (q->head + 1) % QUEUE_CAPACITY;
+        q->count--;
+    }
+    evq_mutex_unlock(&q->lock);
+    return some;
+}
+
+enum queue_kind { QUEUE_BLOCKING, QUEUE_TRY, QUEUE_RING, QUEUE_KINDS };
+static const char *const queue_names[QUEUE_KINDS] = {
+    "mutex + condvar queue", "mutex queue, try + yield", "MPSC ring, try + yield"};
+
 struct queue_run {
-    bool use_ring;
+    enum queue_kind kind;
     evq_mpsc_ring ring;
     mutex_queue queue;
     gate gate;
@@ -290,21 +401,51 @@ static void queue_producer(void *arg)
     gate_wait(&run->gate);
     for (uint64_t seq = 0; seq < run->per_producer; seq++) {
         uint64_t value = p->id << 40 | seq;
-        if (run->use_ring) {
-            /* Full: the consumer is behind; let it (or another producer) run. */
+        switch (run->kind) {
+        case QUEUE_BLOCKING:
+            mutex_queue_push(&run->queue, value);
+            break;
+        case QUEUE_TRY:
+            while (!mutex_queue_try_push(&run->queue, value))
+                evq_thread_yield(); /* full: let the consumer run */
+            break;
+        case QUEUE_RING:
             while (evq_mpsc_ring_try_push(&run->ring, value) == EVQ_EFULL)
                 evq_thread_yield();
-        } else {
-            mutex_queue_push(&run->queue, value);
+            break;
+        case QUEUE_KINDS:
+            break;
         }
     }
 }
 
-/* One timed run: values per second through the queue. */
-static uint64_t time_queue(bool use_ring, unsigned producers, uint64_t total)
+static uint64_t consume_one(struct queue_run *run)
+{
+    uint64_t value = 0;
+    evq_backoff backoff = EVQ_BACKOFF_INIT;
+    switch (run->kind) {
+    case QUEUE_BLOCKING:
+        value = mutex_queue_pop(&run->queue);
+        break;
+    case QUEUE_TRY:
+        while (!mutex_queue_try_pop(&run->queue, &value))
+            evq_backoff_wait(&backoff); /* empty: pause, then yield */
+        break;
+    case QUEUE_RING:
+        while (evq_mpsc_ring_try_pop(&run->ring, &value) != 0)
+            evq_backoff_wait(&backoff);
+        break;
+    case QUEUE_KINDS:
+        break;
+    }
+    return value;
+}
+
+/* One timed run: values per second from the producers to the consumer. */
+static uint64_t time_queue(enum queue_kind kind, unsigned producers, uint64_t total)
 {
     static struct queue_run run;
-    run.use_ring = use_ring;
+    run.kind = kind;
     run.per_producer = total / producers;
     gate_init(&run.gate);
     if (evq_mpsc_ring_init(&run.ring, QUEUE_CAPACITY) != 0 || evq_mutex_init(&run.queue.lock) ||
@@ -320,18 +461,10 @@ static uint64_t time_queue(bool use_ring, unsigned producers, uint64_t total)
             exit(2);
     }
     const uint64_t expected = run.per_producer * producers;
-    uint64_t next[MAX_THREADS] = {0}, received = 0, wrong = 0;
+    uint64_t next[MAX_THREADS] = {0}, wrong = 0;
     uint64_t start = gate_open(&run.gate, producers);
-    while (received < expected) {
-        uint64_t value;
-        if (use_ring) {
-            evq_backoff backoff = EVQ_BACKOFF_INIT;
-            while (evq_mpsc_ring_try_pop(&run.ring, &value) != 0)
-                evq_backoff_wait(&backoff); /* empty: pause, then yield */
-        } else {
-            value = mutex_queue_pop(&run.queue);
-        }
-        received++;
+    for (uint64_t received = 0; received < expected; received++) {
+        uint64_t value = consume_one(&run);
         uint64_t id = value >> 40;
         if (id >= producers || (value & ((UINT64_C(1) << 40) - 1)) != next[id]++)
             wrong++;
@@ -340,8 +473,8 @@ static uint64_t time_queue(bool use_ring, unsigned producers, uint64_t total)
     for (unsigned i = 0; i < producers; i++)
         evq_thread_join(&threads[i]);
     if (wrong) {
-        fprintf(stderr, "%s, %u producers: %llu values out of place\n",
-                use_ring ? "ring" : "mutex queue", producers, (unsigned long long)wrong);
+        fprintf(stderr, "%s, %u producers: %llu values out of place\n", queue_names[kind],
+                producers, (unsigned long long)wrong);
         failures++;
     }
     evq_mpsc_ring_destroy(&run.ring);
@@ -353,28 +486,43 @@ static uint64_t time_queue(bool use_ring, unsigned producers, uint64_t total)
 
 static void bench_ring(int repeats)
 {
-    const unsigned producer_counts[] = {1, 3, 7};
+    static const unsigned producer_counts[] = {1, 3, 7};
+    enum { CONFIGS = sizeof producer_counts / sizeof producer_counts[0] };
     const uint64_t total = 4000000;
-    printf("| producers + 1 consumer | mutex + condvar queue, M values/s | ring, M values/s "
-           "| ring / mutex |\n|---|---|---|---|\n");
-    for (size_t c = 0; c < sizeof producer_counts / sizeof producer_counts[0]; c++) {
-        unsigned producers = producer_counts[c];
-        uint64_t samples[2][MAX_REPEATS];
+    static struct stats stats[CONFIGS][QUEUE_KINDS];
+    for (int c = 0; c < CONFIGS; c++) {
+        uint64_t samples[QUEUE_KINDS][MAX_REPEATS];
         for (int r = 0; r < repeats; r++) {
-            /* Alternate, so that a burst of other work on the machine hits
-             * both sides rather than one. */
-            samples[0][r] = time_queue(false, producers, total);
-            samples[1][r] = time_queue(true, producers, total);
+            /* Interleaved, so that a burst of other work on the machine hits
+             * every kind rather than one. */
+            for (int k = 0; k < QUEUE_KINDS; k++)
+                samples[k][r] = time_queue((enum queue_kind)k, producer_counts[c], total);
         }
-        struct stats queue = summarise(samples[0], repeats, 1e-6);
-        struct stats ring = summarise(samples[1], repeats, 1e-6);
-        printf("| %u + 1 | %.2f [%.2f-%.2f] | %.2f [%.2f-%.2f] | %.2fx |\n", producers,
-               queue.median, queue.low, queue.high, ring.median, ring.low, ring.high,
-               ring.median / queue.median);
-        fflush(stdout);
+        for (int k = 0; k < QUEUE_KINDS; k++)
+            stats[c][k] = summarise(samples[k], repeats, 1e-6);
     }
-    printf("\n%llu values per run, queue capacity %d, median [min-max] of %d runs.\n",
-           (unsigned long long)total, QUEUE_CAPACITY, repeats);
+    printf("million values per second, median [min-max] of %d runs (ratio to the mutex + "
+           "condvar queue)\n\n| producers + consumer |",
+           repeats);
+    for (int k = 0; k < QUEUE_KINDS; k++)
+        printf(" %s |", queue_names[k]);
+    printf("\n|---|");
+    for (int k = 0; k < QUEUE_KINDS; k++)
+        printf("---|");
+    printf("\n");
+    for (int c = 0; c < CONFIGS; c++) {
+        printf("| %u + 1 |", producer_counts[c]);
+        for (int k = 0; k < QUEUE_KINDS; k++) {
+            printf(" %.2f [%.2f-%.2f]", stats[c][k].median, stats[c][k].low, stats[c][k].high);
+            if (k > 0)
+                printf(" (%.2fx)", stats[c][k].median / stats[c][0].median);
+            printf(" |");
+        }
+        printf("\n");
+    }
+    printf("\n%llu values per run, capacity %d. The try + yield consumers never sleep: they "
+           "keep a core busy while the queue is empty.\n",
+           (unsigned long long)total, QUEUE_CAPACITY);
 }
 
 int main(int argc, char **argv)
