@@ -99,7 +99,7 @@ static int descriptor_find(struct kq *kq, const struct kevent *change, struct kn
     if (change->ident > INT_MAX)
         return EBADF;
     int fd = (int)change->ident;
-    struct watch *w = watch_find(kq, fd);
+    struct watch *w = kq_watch_find(kq, fd);
     if (w && w->kind != WATCH_DESCRIPTOR)
         return EINVAL; /* this kqueue's own timerfd */
     if (fd == kq->epoll_fd || fd == kq->doorbell_fd)
@@ -107,11 +107,11 @@ static int descriptor_find(struct kq *kq, const struct kevent *change, struct kn
     struct stat st;
     if (fstat(fd, &st) != 0) {
         if (w)
-            watch_drop(kq, w); /* closed without EV_DELETE */
+            kq_watch_drop(kq, w); /* closed without EV_DELETE */
         return EBADF;
     }
     if (w && (st.st_dev != w->device || st.st_ino != w->inode)) {
-        watch_drop(kq, w); /* closed without EV_DELETE, number reused */
+        kq_watch_drop(kq, w); /* closed without EV_DELETE, number reused */
         w = NULL;
     }
     if (w)
@@ -122,24 +122,24 @@ static int descriptor_find(struct kq *kq, const struct kevent *change, struct kn
 static int descriptor_attach(struct kq *kq, struct knote *kn, const struct kevent *change)
 {
     int fd = (int)change->ident;
-    struct watch *w = watch_find(kq, fd);
+    struct watch *w = kq_watch_find(kq, fd);
     if (!w) {
         struct stat st;
         if (fstat(fd, &st) != 0)
             return EBADF;
-        w = watch_create(kq, fd, WATCH_DESCRIPTOR);
+        w = kq_watch_create(kq, fd, WATCH_DESCRIPTOR);
         if (!w)
             return ENOMEM;
         describe(w, &st);
     }
     *slot_of(w, kn->kev.filter) = kn;
     kn->watch = w;
-    int error = watch_set_interest(kq, w, interest_of(w));
+    int error = kq_watch_set_interest(kq, w, interest_of(w));
     if (error) {
         *slot_of(w, kn->kev.filter) = NULL;
         kn->watch = NULL;
         if (!w->read && !w->write)
-            watch_free(kq, w);
+            kq_watch_free(kq, w);
         /* epoll refuses regular files and directories (EPERM), and itself
          * (EINVAL); FreeBSD says EINVAL for a descriptor a filter cannot
          * watch. */
@@ -154,9 +154,9 @@ static void descriptor_detach(struct kq *kq, struct knote *kn)
     *slot_of(w, kn->kev.filter) = NULL;
     kn->watch = NULL;
     if (!w->read && !w->write)
-        watch_free(kq, w);
+        kq_watch_free(kq, w);
     else
-        (void)watch_set_interest(kq, w, interest_of(w));
+        (void)kq_watch_set_interest(kq, w, interest_of(w));
 }
 
 /* FreeBSD saves fflags and data for NOTE_LOWAT, which the emulation does

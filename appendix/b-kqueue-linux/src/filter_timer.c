@@ -76,7 +76,7 @@ static int timer_attach(struct kq *kq, struct knote *kn, const struct kevent *ch
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0)
         return errno;
-    struct watch *w = watch_create(kq, fd, WATCH_TIMER);
+    struct watch *w = kq_watch_create(kq, fd, WATCH_TIMER);
     if (!w) {
         close(fd);
         return ENOMEM;
@@ -84,12 +84,12 @@ static int timer_attach(struct kq *kq, struct knote *kn, const struct kevent *ch
     w->timer = kn;
     kn->watch = w;
     /* Level-triggered: until the count is read, epoll keeps reporting it. */
-    error = watch_set_interest(kq, w, EPOLLIN);
+    error = kq_watch_set_interest(kq, w, EPOLLIN);
     if (!error && timerfd_settime(fd, 0, &schedule, NULL) != 0)
         error = errno;
     if (error) {
         kn->watch = NULL;
-        watch_free(kq, w);
+        kq_watch_free(kq, w);
         close(fd);
         return error;
     }
@@ -104,7 +104,7 @@ static void timer_detach(struct kq *kq, struct knote *kn)
 {
     knote_hash_remove(kq, kn);
     int fd = kn->watch->fd;
-    watch_free(kq, kn->watch);
+    kq_watch_free(kq, kn->watch);
     kn->watch = NULL;
     close(fd);
 }
@@ -131,7 +131,7 @@ static int timer_touch(struct kq *kq, struct knote *kn, struct kevent *change)
 
 /* epoll reported the timerfd: move its count to the knote. Two threads may
  * both have seen the report; the second read finds nothing (EAGAIN). */
-void timer_expired(struct kq *kq, struct watch *w)
+void kq_timer_expired(struct kq *kq, struct watch *w)
 {
     uint64_t count = 0;
     if (read(w->fd, &count, sizeof count) != (ssize_t)sizeof count || count == 0)

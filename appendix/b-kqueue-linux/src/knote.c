@@ -130,7 +130,7 @@ void kq_drop_all(struct kq *kq)
 {
     for (size_t fd = 0; fd < kq->watch_capacity; fd++) {
         if (kq->watches[fd])
-            watch_drop(kq, kq->watches[fd]);
+            kq_watch_drop(kq, kq->watches[fd]);
     }
     for (size_t bucket = 0; bucket < KNOTE_HASH_SIZE; bucket++) {
         while (kq->ident_hash[bucket])
@@ -140,7 +140,7 @@ void kq_drop_all(struct kq *kq)
 
 /* ---- watches: what the epoll set holds ------------------------------------- */
 
-struct watch *watch_find(struct kq *kq, int fd)
+struct watch *kq_watch_find(struct kq *kq, int fd)
 {
     if (fd < 0 || (size_t)fd >= kq->watch_capacity)
         return NULL;
@@ -164,7 +164,7 @@ static int grow_watch_table(struct kq *kq, int fd)
     return 0;
 }
 
-struct watch *watch_create(struct kq *kq, int fd, enum watch_kind kind)
+struct watch *kq_watch_create(struct kq *kq, int fd, enum watch_kind kind)
 {
     if (fd < 0 || grow_watch_table(kq, fd) != 0)
         return NULL;
@@ -172,7 +172,7 @@ struct watch *watch_create(struct kq *kq, int fd, enum watch_kind kind)
      * live watch: the one still recorded here is for a file that was closed
      * without EV_DELETE. BSD dropped its knotes on close(); drop them now. */
     if (kq->watches[fd])
-        watch_drop(kq, kq->watches[fd]);
+        kq_watch_drop(kq, kq->watches[fd]);
     struct watch *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
@@ -186,7 +186,7 @@ struct watch *watch_create(struct kq *kq, int fd, enum watch_kind kind)
     return w;
 }
 
-void watch_free(struct kq *kq, struct watch *w)
+void kq_watch_free(struct kq *kq, struct watch *w)
 {
     /* After close() the number may name another file, or nothing: then epoll
      * has already forgotten ours (ENOENT, EBADF), which is fine. */
@@ -198,12 +198,12 @@ void watch_free(struct kq *kq, struct watch *w)
 }
 
 /* Drop every knote on w, and w itself. */
-void watch_drop(struct kq *kq, struct watch *w)
+void kq_watch_drop(struct kq *kq, struct watch *w)
 {
     /* Dropping the last knote frees w: read the pointers first. */
     struct knote *read = w->read, *write = w->write, *timer = w->timer;
     if (!read && !write && !timer) {
-        watch_free(kq, w);
+        kq_watch_free(kq, w);
         return;
     }
     if (read)
@@ -219,7 +219,7 @@ void watch_drop(struct kq *kq, struct watch *w)
  * another thread may have dropped the watch (and reused the descriptor for a
  * new one) in between. So the token names the descriptor and the watch's
  * generation, never a pointer, and is looked up again under the lock. */
-uint64_t watch_token(const struct watch *w)
+uint64_t kq_watch_token(const struct watch *w)
 {
     return (uint64_t)w->generation << 32 | (uint32_t)w->fd;
 }
@@ -228,11 +228,11 @@ void kq_activate_from_epoll(struct kq *kq, uint64_t token, uint32_t events)
 {
     if (token == KQ_DOORBELL_TOKEN)
         return; /* only wakes the thread; the queue is what counts */
-    struct watch *w = watch_find(kq, (int)(uint32_t)token);
+    struct watch *w = kq_watch_find(kq, (int)(uint32_t)token);
     if (!w || w->generation != (uint32_t)(token >> 32))
         return; /* stale: that watch is gone */
     if (w->kind == WATCH_TIMER) {
-        timer_expired(kq, w);
+        kq_timer_expired(kq, w);
         return;
     }
     if (w->read && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -242,7 +242,7 @@ void kq_activate_from_epoll(struct kq *kq, uint64_t token, uint32_t events)
 }
 /* ANCHOR_END: token */
 
-int watch_set_interest(struct kq *kq, struct watch *w, uint32_t events)
+int kq_watch_set_interest(struct kq *kq, struct watch *w, uint32_t events)
 {
     if (events == w->registered_events)
         return 0;
@@ -251,7 +251,7 @@ int watch_set_interest(struct kq *kq, struct watch *w, uint32_t events)
         w->registered_events = 0;
         return 0;
     }
-    struct epoll_event ev = {.events = events, .data.u64 = watch_token(w)};
+    struct epoll_event ev = {.events = events, .data.u64 = kq_watch_token(w)};
     int op = w->registered_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int rc = epoll_ctl(kq->epoll_fd, op, w->fd, &ev);
     /* epoll keys a registration by (file, descriptor number), and the file

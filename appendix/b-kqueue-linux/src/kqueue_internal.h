@@ -124,7 +124,7 @@ struct kq {
     struct kq *stale_next; /* kqueue(): closed kqueues to free */
 };
 
-/* epoll_event.data.u64 of the doorbell; every other value is a watch_token(). */
+/* epoll_event.data.u64 of the doorbell; every other value is a kq_watch_token(). */
 #define KQ_DOORBELL_TOKEN UINT64_MAX
 
 /* kqueue.c */
@@ -145,15 +145,15 @@ void knote_drop(struct kq *kq, struct knote *kn);
 void kq_drop_all(struct kq *kq);
 
 /* knote.c: watches, the epoll side. */
-struct watch *watch_find(struct kq *kq, int fd);
-struct watch *watch_create(struct kq *kq, int fd, enum watch_kind kind);
-void watch_free(struct kq *kq, struct watch *w);
-void watch_drop(struct kq *kq, struct watch *w);
-int watch_set_interest(struct kq *kq, struct watch *w, uint32_t events);
-uint64_t watch_token(const struct watch *w);
+struct watch *kq_watch_find(struct kq *kq, int fd);
+struct watch *kq_watch_create(struct kq *kq, int fd, enum watch_kind kind);
+void kq_watch_free(struct kq *kq, struct watch *w);
+void kq_watch_drop(struct kq *kq, struct watch *w);
+int kq_watch_set_interest(struct kq *kq, struct watch *w, uint32_t events);
+uint64_t kq_watch_token(const struct watch *w);
 void kq_activate_from_epoll(struct kq *kq, uint64_t token, uint32_t events);
 
 /* filter_timer.c: an expired timerfd. */
-void timer_expired(struct kq *kq, struct watch *w);
+void kq_timer_expired(struct kq *kq, struct watch *w);
 
 #endif
