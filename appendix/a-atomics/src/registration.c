@@ -11,6 +11,7 @@ void evq_registration_init(evq_registration_lock *lock)
     atomic_init(&lock->closed, false);
 }
 
+/* ANCHOR: take */
 /* One attempt to turn busy from false to true. Strong, not weak: a caller of
  * try_begin must not be told "busy" when the lock was free. */
 static bool try_take(evq_registration_lock *lock)
@@ -39,6 +40,7 @@ static void give_back(evq_registration_lock *lock)
     /* Release: the work done under the lock is visible to the next taker. */
     atomic_store_explicit(&lock->busy, false, memory_order_release);
 }
+/* ANCHOR_END: take */
 
 /* ANCHOR: begin */
 int evq_registration_begin(evq_registration_lock *lock)
