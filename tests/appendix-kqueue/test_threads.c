@@ -131,6 +131,65 @@ EVQ_TEST(concurrent_waiters_changes_and_triggers)
     close(shared.kq);
 }
 
+/* Threads asleep in kevent() with no timeout: only a wakeup from the
+ * trigger itself can bring each of them back, so a lost wakeup shows up as a
+ * trigger nobody collects. A level-triggered user event (no EV_CLEAR) tells
+ * them all to stop. */
+enum { STOP_IDENT = 2 };
+
+struct sleeper_shared {
+    int kq;
+    atomic_int triggers_seen;
+};
+
+static void sleeper(void *arg)
+{
+    struct sleeper_shared *shared = arg;
+    struct kevent events[4];
+    for (;;) {
+        int n = kevent(shared->kq, NULL, 0, events, 4, NULL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        CHECK_INT(n, >, 0);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            if (events[i].ident == STOP_IDENT)
+                return;
+            atomic_fetch_add(&shared->triggers_seen, 1);
+        }
+    }
+}
+
+EVQ_TEST(sleeping_waiters_wake_for_every_trigger)
+{
+    static struct sleeper_shared shared;
+    shared.kq = kq_open();
+    REQUIRE(shared.kq >= 0);
+    atomic_init(&shared.triggers_seen, 0);
+    CHECK_INT(kq_change(shared.kq, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), ==, 0);
+    CHECK_INT(kq_change(shared.kq, STOP_IDENT, EVFILT_USER, EV_ADD, 0, 0, NULL), ==, 0);
+    evq_thread sleepers[WAITERS];
+    for (int i = 0; i < WAITERS; i++)
+        REQUIRE_OK(evq_thread_start(&sleepers[i], sleeper, &shared));
+    int delivered = 0;
+    for (int i = 0; i < TRIGGERS; i++) {
+        CHECK_INT(kq_change(shared.kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL), ==, 0);
+        int64_t deadline = monotonic_ms() + 5000;
+        while (atomic_load(&shared.triggers_seen) <= i && monotonic_ms() < deadline)
+            evq_thread_yield();
+        delivered = atomic_load(&shared.triggers_seen);
+        if (delivered != i + 1)
+            break;
+    }
+    CHECK_INT(delivered, ==, TRIGGERS);
+    CHECK_INT(kq_change(shared.kq, STOP_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL), ==, 0);
+    for (int i = 0; i < WAITERS; i++)
+        evq_thread_join(&sleepers[i]);
+    CHECK_INT(atomic_load(&shared.triggers_seen), ==, TRIGGERS);
+    close(shared.kq);
+}
+
 struct closer {
     int kq;
     atomic_bool done;
@@ -191,6 +250,7 @@ int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
         EVQ_CASE(concurrent_waiters_changes_and_triggers),
+        EVQ_CASE(sleeping_waiters_wake_for_every_trigger),
         EVQ_CASE(close_while_another_thread_waits),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
