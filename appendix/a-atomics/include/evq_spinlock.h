@@ -3,10 +3,11 @@
  *
  * A spin lock never sleeps in the kernel: a thread that finds it taken keeps
  * its core and retries. That is cheap when the holder is running on another
- * core and lets go within a microsecond, and ruinous when the holder has
- * been preempted: the waiters then burn their time slices for nothing (see
- * the appendix's measurements). Hold one for a few instructions, never
- * across a system call.
+ * core and lets go within a microsecond, and wasteful when the holder has
+ * been preempted: a waiter that only spins burns its time slice for nothing
+ * (the appendix measures how much), so the back-off here ends in a yield once
+ * the wait grows past a few microseconds. Hold one for a short, bounded piece
+ * of work (the registration lock holds one across a single epoll_ctl).
  */
 #ifndef EVQ_SPINLOCK_H
 #define EVQ_SPINLOCK_H
