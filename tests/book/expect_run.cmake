@@ -1,0 +1,17 @@
+# expect_run.cmake - run the excerpt checker and check its exit status and
+# output (ctest's WILL_FAIL only knows "non-zero", PASS_REGULAR_EXPRESSION
+# ignores the status). Run by ctest as:
+#   cmake -DPROGRAM=path "-DARGS=a|b|c" -DEXPECT_EXIT=1 "-DEXPECT_OUTPUT=regex" -P expect_run.cmake
+# ARGS are separated by '|'; EXPECT_OUTPUT is matched against stdout and
+# stderr together.
+string(REPLACE "|" ";" arguments "${ARGS}")
+execute_process(COMMAND "${PROGRAM}" ${arguments} RESULT_VARIABLE status OUTPUT_VARIABLE out
+                ERROR_VARIABLE err TIMEOUT 60)
+set(output "${err}${out}")
+message("${output}")
+if(NOT "${status}" STREQUAL "${EXPECT_EXIT}")
+  message(FATAL_ERROR "expected exit status ${EXPECT_EXIT}, got ${status}")
+endif()
+if(NOT output MATCHES "${EXPECT_OUTPUT}")
+  message(FATAL_ERROR "the output does not match '${EXPECT_OUTPUT}'")
+endif()
