@@ -173,7 +173,8 @@ struct waiter {
     evq_cond changed;
     bool in_wait; /* the hook ran: the thread is in evq_poll_wait */
     bool done;
-    int kernel_calls; /* waiter thread only, read after join */
+    uint32_t linger_ms; /* the hook's first call sleeps this long after saying "in_wait" */
+    int kernel_calls;   /* waiter thread only, read after join */
     int rc;
     size_t n;
     uint64_t elapsed_ns;
@@ -188,6 +189,8 @@ static int note_in_wait(void *context, int *timeout_ms)
     w->in_wait = true;
     evq_cond_broadcast(&w->changed);
     evq_mutex_unlock(&w->lock);
+    if (w->kernel_calls == 1 && w->linger_ms > 0)
+        evq_sleep_ms(w->linger_ms);
     return 0;
 }
 
@@ -262,15 +265,20 @@ EVQ_TEST(wake_from_another_thread_ends_a_wait_without_timeout)
 }
 /* ANCHOR_END: wake_test */
 
-/* evq_poll_close while another thread is blocked in evq_poll_wait, with a
- * stream registered: the waiter returns EVQ_ECLOSED, close frees nothing
- * until it has left, and the stream outlives the queue until closed (TSan
- * watches the hand-over, ASan the memory). */
+/* ANCHOR: close_test */
+/* evq_poll_close while another thread is in evq_poll_wait, with a stream
+ * registered. The waiter lingers 100 ms between entering the wait and
+ * reaching the kernel, so close runs while it is still inside: close must
+ * wake it and wait for it to leave before freeing anything (a close that
+ * freed at once would have the waiter read freed memory - ASan and TSan
+ * report it). The waiter returns EVQ_ECLOSED; the stream outlives the queue
+ * until it is closed. */
 EVQ_TEST(close_while_another_thread_waits)
 {
     struct waiter w;
     evq_thread thread;
     REQUIRE_OK(waiter_open(&w, -1));
+    w.linger_ms = 100;
     evq_tcp *stream;
     evq_socket peer;
     REQUIRE_OK(ch02_pair(w.poll, &stream, &peer)); /* before the wait: one thread at a time */
@@ -289,6 +297,7 @@ EVQ_TEST(close_while_another_thread_waits)
     evq_cond_destroy(&w.changed);
     evq_mutex_destroy(&w.lock);
 }
+/* ANCHOR_END: close_test */
 
 EVQ_TEST(shutdown_from_another_thread_ends_the_wait)
 {

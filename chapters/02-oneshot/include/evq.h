@@ -128,7 +128,9 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
 int evq_tcp_read(evq_tcp *stream, void *buf, size_t len, size_t *n);
 
 /* Send up to len bytes; *n says how many were taken (possibly fewer than
- * len). EVQ_EWOULDBLOCK: nothing taken now (wait for EVQ_WRITABLE). */
+ * len). EVQ_EWOULDBLOCK: nothing taken now (wait for EVQ_WRITABLE). On IOCP
+ * "taken" means copied into the stream's buffer for an overlapped send: an
+ * error that send meets later is returned by the next write. */
 int evq_tcp_write(evq_tcp *stream, const void *buf, size_t len, size_t *n);
 
 /* Deregister if needed, close the socket and free the stream. On IOCP an

@@ -162,12 +162,17 @@ int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
         memcpy(buf, stream->read_buf + stream->read_pos, count);
         stream->read_pos += count; /* the next read goes on from here */
         *n = count;
+        /* Emptied while READABLE is armed (read ahead of the event): the
+         * kernel needs a buffer again, or no event could ever come. */
+        if (tcp->armed & EVQ_READABLE)
+            iocp_start_read(stream);
         return 0;
     }
     if (stream->read_status != 0)
         return stream->read_status; /* EOF or an error, after the data before it */
-    /* Nothing has arrived. The next receive starts when READABLE is armed
-     * again: a receive is in flight only while someone wants to know. */
+    /* Nothing has arrived. A receive is in flight if READABLE is armed;
+     * otherwise the next one starts when it is: the kernel is lent a
+     * buffer only while someone wants to know. */
     return EVQ_EWOULDBLOCK;
 }
 /* ANCHOR_END: read */
