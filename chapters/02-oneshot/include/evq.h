@@ -60,6 +60,7 @@ typedef struct evq_poll evq_poll; /* an epoll fd, a kqueue or a completion port 
 typedef struct evq_tcp evq_tcp;   /* a TCP stream; the library owns it (IOCP needs its buffers) */
 typedef uint64_t evq_token;       /* the caller's id for a stream, returned with its events */
 
+/* ANCHOR: types */
 /* Interests (what evq_register asks for) and readiness (what an event says).
  * The error bit is EVQ_ERR, not EVQ_ERROR: that name is the logger's macro. */
 enum evq_ready {
@@ -73,6 +74,7 @@ typedef struct evq_event {
     evq_token token; /* as given to evq_register / evq_reregister */
     uint32_t ready;  /* EVQ_READABLE | EVQ_WRITABLE | EVQ_ERR | EVQ_HUP */
 } evq_event;
+/* ANCHOR_END: types */
 
 /* The backend this library was built for: "epoll", "kqueue" or "iocp". */
 const char *evq_backend(void);

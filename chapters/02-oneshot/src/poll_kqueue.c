@@ -179,7 +179,7 @@ static uint32_t ready_from_kevent(const struct kevent *kev)
 }
 /* ANCHOR_END: translate */
 
-/* ANCHOR: wait */
+/* ANCHOR: wait_collect */
 int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
@@ -212,6 +212,8 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
         }
         events[tcp->batch_slot].ready |= ready_from_kevent(kev);
     }
+    /* ANCHOR_END: wait_collect */
+    /* ANCHOR: wait_disarm */
     /* Pass 2: an event disarms the whole stream, as EPOLLONESHOT does, so
      * delete the knote that did not fire. Otherwise a stream armed for both
      * could report READABLE now and WRITABLE later, without a re-arm. */
@@ -233,7 +235,7 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
     *n = out;
     return 0;
 }
-/* ANCHOR_END: wait */
+/* ANCHOR_END: wait_disarm */
 
 int sys_poll_wake(struct sys_poll *sys)
 {

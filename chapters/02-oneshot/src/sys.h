@@ -49,6 +49,7 @@ struct evq_tcp {
     struct sys_stream *sys; /* IOCP only; NULL elsewhere */
 };
 
+/* ANCHOR: interface */
 /* ---- the queue: poll_<backend>.c ---- */
 int sys_poll_open(struct sys_poll **out);
 /* Free the backend state. Every stream has been deregistered and detached
@@ -74,5 +75,6 @@ void sys_tcp_detach(evq_tcp *tcp);
 /* Close the socket and free the backend part. `sys` is the stream's queue,
  * NULL if that queue is already closed. evq.c frees the evq_tcp itself. */
 void sys_tcp_close(struct sys_poll *sys, evq_tcp *tcp);
+/* ANCHOR_END: interface */
 
 #endif
