@@ -299,7 +299,8 @@ int evq_net_recv_until_eof(evq_socket socket, void *buffer, size_t capacity, siz
 
 int evq_net_tcp_pair(evq_socket *a, evq_socket *b)
 {
-    evq_socket listener, client, server;
+    /* Initialised: gcc -O2 cannot see that evq_net_accept sets *out on success. */
+    evq_socket listener, client, server = EVQ_INVALID_SOCKET;
     uint16_t port;
     int rc = evq_net_listen_loopback(0, 1, &listener, &port);
     if (rc != 0)
