@@ -1,0 +1,38 @@
+/* evq_testing.h - hooks that let a test see inside evq_poll_wait.
+ *
+ * Not part of the API a program uses: the tests in tests/ch03 need them to
+ * prove what cannot be seen from outside - that an interrupted wait is
+ * retried with the time that is left (not the whole timeout again), and
+ * that a stream closed with a read in flight is freed only once the kernel
+ * has handed its buffer back.
+ */
+#ifndef EVQ_TESTING_H
+#define EVQ_TESTING_H
+
+#include <stddef.h>
+
+#include "evq.h"
+#include "evq_clock.h"
+
+/* Called by evq_poll_wait just before each kernel wait, with the timeout it
+ * is about to pass (-1: none). The hook may change *timeout_ms (a test turns
+ * a long wait into a poll, so that it does not sleep). Returning EVQ_EINTR
+ * stands for a signal that interrupted the kernel wait at once: the kernel
+ * is not called and the wait loop handles EVQ_EINTR as it would errno ==
+ * EINTR. Any other non-zero value is returned as the kernel's error. */
+typedef int (*evq_wait_hook)(void *context, int *timeout_ms);
+
+/* Install (or, with NULL, remove) the hook. Call before any wait. */
+void evq_poll_set_wait_hook(evq_poll *poll, evq_wait_hook hook, void *context);
+
+/* Read time from `clock` instead of the monotonic clock (an evq_fake_clock
+ * moved by the hook). Call before any wait. */
+void evq_poll_set_clock(evq_poll *poll, evq_clock clock);
+
+/* Streams closed while the kernel still owned one of their OVERLAPPEDs and
+ * buffers (IOCP), which the queue frees when the completion is dequeued.
+ * Always 0 on epoll and kqueue: a readiness queue lends nothing to the
+ * kernel. */
+size_t evq_poll_retired_streams(const evq_poll *poll);
+
+#endif
