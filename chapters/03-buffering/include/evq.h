@@ -1,4 +1,6 @@
-/* evq.h - chapter 2: a one-shot event queue on epoll, kqueue or IOCP.
+/* evq.h - chapter 3: a one-shot event queue on epoll, kqueue or IOCP, with
+ * buffered streams: reads until the socket would block, a write queue with
+ * backpressure, and a listener.
  *
  * One API, three kernel interfaces behind it (chosen at build time: the
  * library is ch03_epoll, ch03_kqueue or ch03_iocp). The shape is mio's:
@@ -23,16 +25,19 @@
  *   returns with *n == 0 before its timeout was woken by evq_poll_wake().
  * - A token is any 64-bit value, 0 and UINT64_MAX included: it comes back
  *   untouched. The waker is not a token and never shows up as an event.
- * - EVQ_READABLE: a read will not return EVQ_EWOULDBLOCK (it returns data,
- *   EVQ_EOF or the connection's error). EVQ_WRITABLE: a write will not
- *   return EVQ_EWOULDBLOCK. EVQ_HUP: the peer has closed its side (reads
- *   return EVQ_EOF once the data before it is read). EVQ_ERR: the connection
- *   failed (reads and writes return its error). HUP and ERR are never asked
- *   for; they come with the interest they concern.
+ * - EVQ_READABLE: a read (or, on a listener, an accept) will not return
+ *   EVQ_EWOULDBLOCK (it returns data, EVQ_EOF or the connection's error).
+ *   EVQ_WRITABLE: the write queue has room (it holds write_low bytes or
+ *   fewer), so a write takes bytes. EVQ_HUP: the peer has closed its side
+ *   (reads return EVQ_EOF once the data before it is read). EVQ_ERR: the
+ *   connection failed (reads and writes return its error). HUP and ERR are
+ *   never asked for; they come with the interest they concern.
  * - EOF and errors reach the reader after the data before them, and stay:
  *   once a read returns EVQ_EOF or an error, every later read returns the
- *   same code. Writing to a peer that has gone returns an error (EVQ_EPIPE,
- *   EVQ_ECONNRESET...), never a SIGPIPE.
+ *   same code. A send that fails in the background is reported once as an
+ *   event (EVQ_ERR) and then by every write. Writing to a peer that has
+ *   gone returns an error (EVQ_EPIPE, EVQ_ECONNRESET...), never a SIGPIPE.
+ * - Interrupted reads and writes (EINTR) are retried inside the library.
  * - Threads: one thread uses a queue and its streams. Only evq_poll_wake(),
  *   evq_poll_shutdown() and evq_poll_close() may be called from another
  *   thread while it waits (chapter 6 makes registration thread-safe). A
@@ -44,9 +49,8 @@
  *   that was shut down, or a stream whose queue was closed).
  *
  * What this chapter does NOT do yet, on purpose: DNS and connect block
- * (chapter 4), each stream has one fixed buffer on IOCP and the caller
- * reads into its own array everywhere (chapter 3), and every event costs a
- * re-arm system call (chapter 5 goes edge-triggered).
+ * (chapter 4), and every event costs a re-arm system call (chapter 5 goes
+ * edge-triggered).
  */
 #ifndef EVQ_H
 #define EVQ_H
@@ -119,25 +123,102 @@ int evq_deregister(evq_poll *poll, evq_tcp *stream);
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* ANCHOR: limits */
+/* How much a stream may buffer, and when. Defaults (evq_tcp_limits_default):
+ * reads start at 4 KiB and double up to 256 KiB; the write queue holds at
+ * most 1 MiB and says WRITABLE again once it has drained to 256 KiB. */
+typedef struct evq_tcp_limits {
+    size_t read_initial; /* the read buffer's size when it is (re)allocated, > 0 */
+    size_t read_max;     /* it doubles while a fill finds it full, up to this (>= read_initial) */
+    size_t write_high;   /* the write queue never holds more than this (> 0) */
+    size_t write_low;    /* WRITABLE is reported once the queue is at or below this (< write_high) */
+    int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); ignored elsewhere */
+} evq_tcp_limits;
+/* ANCHOR_END: limits */
+
+void evq_tcp_limits_default(evq_tcp_limits *out);
+/* Change a stream's limits (a listener passes its limits on to the streams
+ * it accepts). EVQ_EINVAL for limits that break the rules above. Shrinking
+ * below what is buffered now keeps the data: the new limits apply as the
+ * buffers drain. */
+int evq_tcp_set_limits(evq_tcp *stream, const evq_tcp_limits *limits);
+
+/* What a stream holds now, and the most it ever held: for tests, for the
+ * benchmarks' memory figures, and for a server that wants to watch itself. */
+typedef struct evq_tcp_stats {
+    size_t read_buffered;      /* bytes received and not yet consumed */
+    size_t read_capacity;      /* bytes allocated for the read buffer now (0: none) */
+    size_t read_capacity_peak; /* the most it was ever */
+    size_t write_queued;       /* bytes taken by evq_tcp_write and not yet sent */
+    size_t write_queued_peak;  /* the most it was ever (never above write_high) */
+    size_t kernel_lent;        /* IOCP: bytes of buffer the kernel owns now; 0 elsewhere */
+    uint64_t receive_calls;    /* recv/WSARecv calls made, EINTR retries included */
+    uint64_t send_calls;       /* send/WSASend calls made, EINTR retries included */
+} evq_tcp_stats;
+int evq_tcp_stats_get(const evq_tcp *stream, evq_tcp_stats *out);
+
 /* Resolve host (blocking getaddrinfo), connect (blocking), then make the
  * socket non-blocking. The stream belongs to `poll` for its whole life: on
  * IOCP a socket is tied to one completion port for good. EVQ_ECONNREFUSED,
- * EVQ_EAI_NONAME, ... on failure. */
+ * EVQ_EAI_NONAME, ... on failure. Default limits. */
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out);
 
-/* Copy up to len (> 0) received bytes into buf. EVQ_EWOULDBLOCK: nothing to
- * read now (wait for EVQ_READABLE); EVQ_EOF: the peer closed. */
+/* A listening stream on host:port (port 0: the system picks one; see
+ * evq_tcp_local_port). READABLE on a listener means evq_tcp_accept will not
+ * return EVQ_EWOULDBLOCK. Reads and writes on a listener are EVQ_EINVAL. */
+int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog, evq_tcp **out);
+int evq_tcp_local_port(const evq_tcp *stream, uint16_t *port);
+/* Take one pending connection: a new, non-blocking, unregistered stream on
+ * the listener's queue, with the listener's limits. EVQ_EWOULDBLOCK: none
+ * pending now. On IOCP the connection was accepted ahead with AcceptEx. */
+int evq_tcp_accept(evq_tcp *listener, evq_tcp **out);
+
+/* ANCHOR: read_api */
+/* Reading. The stream keeps its own buffer: a read first fills it from the
+ * socket until the socket would block (or the buffer is full at read_max),
+ * then hands out what is buffered. EOF and errors come after the data
+ * before them, and then every time. */
+
+/* Copy up to len (> 0) buffered bytes into buf. EVQ_EWOULDBLOCK: nothing to
+ * read now (wait for EVQ_READABLE); EVQ_EOF: the peer shut down writing. */
 int evq_tcp_read(evq_tcp *stream, void *buf, size_t len, size_t *n);
 
-/* Send up to len bytes; *n says how many were taken (possibly fewer than
- * len). EVQ_EWOULDBLOCK: nothing taken now (wait for EVQ_WRITABLE). On IOCP
- * "taken" means copied into the stream's buffer for an overlapped send: an
- * error that send meets later is returned by the next write. */
+/* Fill, then show every buffered byte without copying: *data stays valid
+ * until the next call on this stream. A parser looks, then consumes what it
+ * used; what it leaves stays for the next turn. Same codes as a read. */
+int evq_tcp_peek(evq_tcp *stream, const void **data, size_t *len);
+/* Drop the first n buffered bytes (n <= what peek showed: else EVQ_EINVAL).
+ * An emptied buffer shrinks back (the memory an idle stream costs). */
+int evq_tcp_consume(evq_tcp *stream, size_t n);
+/* ANCHOR_END: read_api */
+
+/* ANCHOR: write_api */
+/* Writing. The stream keeps a queue: a write sends what the socket takes
+ * now and queues the rest, and the queue sends the rest by itself during
+ * evq_poll_wait (it asks the kernel for write readiness only while bytes are
+ * queued, whatever the caller registered). The queue holds at most
+ * write_high bytes: that is the backpressure. */
+
+/* Take up to len bytes: *n is how many (fewer than len when the queue
+ * filled up). EVQ_EWOULDBLOCK: the queue is full, nothing taken - stop
+ * producing and wait for EVQ_WRITABLE, which comes once the queue has
+ * drained to write_low. A send that failed in the background (the peer
+ * reset) is returned here, and as EVQ_ERR in one event. */
 int evq_tcp_write(evq_tcp *stream, const void *buf, size_t len, size_t *n);
 
-/* Deregister if needed, close the socket and free the stream. On IOCP an
- * operation still in flight is cancelled, and the queue frees its buffers
- * once the kernel has given them back. NULL is ignored. */
+/* Bytes taken and not yet handed to the kernel. */
+size_t evq_tcp_queued(const evq_tcp *stream);
+
+/* Half-close: once the queue is empty, send FIN (shutdown(SHUT_WR)). The
+ * stream can still read; later writes return EVQ_EPIPE. */
+int evq_tcp_shutdown(evq_tcp *stream);
+/* ANCHOR_END: write_api */
+
+/* Deregister if needed, close the socket and free the stream; queued bytes
+ * not yet sent are dropped (shut down and wait for the queue to empty
+ * first to deliver them). On IOCP an operation still in flight is
+ * cancelled, and the queue frees its buffers once the kernel has given
+ * them back. NULL is ignored. */
 void evq_tcp_close(evq_tcp *stream);
 
 #endif

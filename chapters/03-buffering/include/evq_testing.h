@@ -35,4 +35,19 @@ void evq_poll_set_clock(evq_poll *poll, evq_clock clock);
  * kernel. */
 size_t evq_poll_retired_streams(const evq_poll *poll);
 
+/* Called before every receive and send system call a stream makes (recv /
+ * send; WSARecv / WSASend on IOCP), with EVQ_IO_RECEIVE or EVQ_IO_SEND and
+ * the byte count about to be asked for. The hook may lower *len (never to
+ * 0) to force short reads and partial writes. Returning EVQ_EINTR stands
+ * for a signal that interrupted the call before it moved a byte: the call
+ * is not made, and the library handles it as errno == EINTR (it retries).
+ * Any other non-zero value is taken as the call's error (EVQ_ECONNRESET:
+ * a reset in the middle of a transfer). */
+enum evq_io_direction { EVQ_IO_RECEIVE, EVQ_IO_SEND };
+typedef int (*evq_io_hook)(void *context, enum evq_io_direction direction, size_t *len);
+
+/* Install (or, with NULL, remove) the hook on one stream. Streams accepted
+ * from a listener get the listener's hook. */
+void evq_tcp_set_io_hook(evq_tcp *stream, evq_io_hook hook, void *context);
+
 #endif
