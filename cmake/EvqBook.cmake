@@ -20,6 +20,16 @@ file(GLOB evq_book_pages CONFIGURE_DEPENDS RELATIVE "${PROJECT_SOURCE_DIR}"
      "${PROJECT_SOURCE_DIR}/book/*.md")
 list(SORT evq_book_pages)
 
+# ---- links ----------------------------------------------------------------------
+# book.links: every relative link in the book and the README resolves, and
+# every page is in SUMMARY.md. A CMake script, so it runs everywhere (under
+# the Wine preset too).
+string(JOIN "," evq_link_pages README.md ${evq_book_pages})
+add_test(NAME book.links
+         COMMAND ${CMAKE_COMMAND} "-DROOT=${PROJECT_SOURCE_DIR}" "-DPAGES=${evq_link_pages}"
+                 -DSUMMARY=book/SUMMARY.md -P "${PROJECT_SOURCE_DIR}/cmake/CheckBookLinks.cmake")
+evq_set_test_properties(book.links LABELS book)
+
 # ---- the excerpt checker --------------------------------------------------------
 if(NOT CMAKE_CROSSCOMPILING)
   add_subdirectory("${PROJECT_SOURCE_DIR}/common/tools" "${CMAKE_BINARY_DIR}/common/tools")
