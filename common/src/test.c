@@ -108,11 +108,17 @@ int evq_test_check_uint_(unsigned long long a, const char *op, unsigned long lon
                          bs, a, op, b);
 }
 
-int evq_test_check_str_(const char *a, const char *b, int ok, const char *as, const char *op,
+int evq_test_check_str_(const char *a, const char *op, const char *b, const char *as,
                         const char *bs, const char *file, int line)
 {
-    if (ok)
+    int known;
+    /* NULL compares as "" (and prints as (null)), so a check never crashes. */
+    int order = strcmp(a ? a : "", b ? b : "");
+    if (comparison_holds((order > 0) - (order < 0), op, &known))
         return 1;
+    if (!known)
+        return evq_test_fail(file, line, "CHECK_STR(%s %s %s): %s is not a comparison", as, op, bs,
+                             op);
     return evq_test_fail(file, line, "CHECK_STR(%s %s %s) failed: \"%s\" %s \"%s\" is false", as,
                          op, bs, a ? a : "(null)", op, b ? b : "(null)");
 }

@@ -17,6 +17,46 @@ EVQ_TEST(passing_checks_return_one_and_record_nothing)
     CHECK_INT(evq_test_failures(), ==, 0);
 }
 
+/* Every check evaluates each argument exactly once: a macro that repeats an
+ * argument (the first CHECK_INT did, to print it) would run a side effect
+ * twice - a read, a pop, a counter - and test something else than written. */
+static int calls;
+
+static int count_call(int value)
+{
+    calls++;
+    return value;
+}
+
+static const char *count_call_str(const char *value)
+{
+    calls++;
+    return value;
+}
+
+EVQ_TEST(checks_evaluate_each_argument_once)
+{
+    calls = 0;
+    CHECK(count_call(1));
+    CHECK_INT(calls, ==, 1);
+    calls = 0;
+    CHECK_INT(count_call(2), ==, count_call(2));
+    CHECK_INT(calls, ==, 2);
+    calls = 0;
+    CHECK_UINT(count_call(3), >=, count_call(3));
+    CHECK_INT(calls, ==, 2);
+    calls = 0;
+    CHECK_STR(count_call_str("a"), <, count_call_str("b"));
+    CHECK_INT(calls, ==, 2);
+    calls = 0;
+    CHECK_MEM(count_call_str("xy"), count_call_str("xy"), 2);
+    CHECK_INT(calls, ==, 2);
+    calls = 0;
+    CHECK_OK(count_call(0));
+    CHECK_ERR(count_call(EVQ_EPIPE), EVQ_EPIPE);
+    CHECK_INT(calls, ==, 2);
+}
+
 static int reached_after_require;
 
 static void require_then_mark(void)
@@ -53,6 +93,7 @@ int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
         EVQ_CASE(passing_checks_return_one_and_record_nothing),
+        EVQ_CASE(checks_evaluate_each_argument_once),
         EVQ_CASE(require_that_holds_continues),
         EVQ_CASE(checks_from_helper_threads_are_counted_safely),
     };
