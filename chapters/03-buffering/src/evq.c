@@ -1,7 +1,10 @@
 /* evq.c - the portable half of the queue: argument checks, the book of
- * registrations, the wait loop (deadline, interruptions, shutdown), and the
- * list of streams a queue must let go of when it is closed. It never
- * mentions an operating system; the backend behind sys.h does.
+ * registrations, the wait loop (deadline, interruptions, shutdown), the list
+ * of streams a queue must let go of when it is closed, and, since chapter 3,
+ * the streams' buffers: what the kernel is armed for, the write queue's
+ * flush when the kernel says writable, backpressure, and what the caller is
+ * told. It never mentions an operating system; the backend behind sys.h
+ * does.
  */
 #include "sys.h"
 #include "evq_testing.h"
@@ -11,10 +14,12 @@
 #include "evq_thread.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct evq_poll {
     struct sys_poll *sys;
-    evq_tcp *streams; /* every stream connected on this queue and not yet closed */
+    evq_tcp *streams; /* every stream made on this queue and not yet closed */
+    struct sys_event kernel_events[SYS_MAX_EVENTS]; /* one kernel wait's findings */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -72,7 +77,11 @@ int evq_poll_open(evq_poll **out)
     return 0;
 }
 
-/* One kernel wait, or what the test hook makes of it. */
+static size_t deliver(evq_poll *poll, size_t got, evq_event *events);
+
+/* One kernel wait, or what the test hook makes of it; then what it found,
+ * turned into the caller's events (*n may be 0 when every kernel event was
+ * the library's own business, such as a flush). */
 static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                        size_t *n, bool *woken)
 {
@@ -83,7 +92,14 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
         if (rc != 0)
             return rc;
     }
-    return sys_poll_wait(poll->sys, events, capacity, timeout_ms, n, woken);
+    /* One kernel event gives at most one caller event, so asking for no
+     * more than `capacity` keeps the caller's array from overflowing. */
+    size_t room = capacity < SYS_MAX_EVENTS ? capacity : SYS_MAX_EVENTS;
+    size_t got = 0;
+    int rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
+    if (rc == 0)
+        *n = deliver(poll, got, events);
+    return rc;
 }
 
 /* ANCHOR: wait_loop */
@@ -91,8 +107,9 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
  * (EINTR; an APC on Windows) the kernel is asked again for the time that is
  * LEFT: retrying with the whole timeout would let a steady stream of signals
  * keep the wait from ever timing out. A kernel wait that returns early with
- * nothing for the caller (IOCP dequeues completions that are not events)
- * goes back to sleep for the rest of the time, too. */
+ * nothing for the caller (a flush of a write queue; IOCP dequeues
+ * completions that are not events) goes back to sleep for the rest of the
+ * time, too. */
 static int wait_until_deadline(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                                size_t *n)
 {
@@ -189,10 +206,10 @@ void evq_poll_close(evq_poll *poll)
      * loose so that they never reach for this memory again. */
     while (poll->streams) {
         evq_tcp *tcp = poll->streams;
-        if (tcp->registered)
-            sys_deregister(poll->sys, tcp);
+        sys_deregister(poll->sys, tcp); /* armed by the caller, or for its write queue */
         sys_tcp_detach(tcp);
         tcp->registered = false;
+        tcp->caller_armed = tcp->kernel_armed = 0;
         tcp->poll = NULL;
         poll->streams = tcp->next;
         tcp->prev = tcp->next = NULL;
@@ -203,6 +220,101 @@ void evq_poll_close(evq_poll *poll)
     free(poll);
 }
 /* ANCHOR_END: close */
+
+/* ---- what the kernel is armed for, and what the caller hears ---- */
+
+/* ANCHOR: interest */
+/* The kernel watches for what the caller armed, plus WRITABLE while bytes
+ * are queued - whether or not the caller registered the stream at all:
+ * the queue must drain by itself. */
+static unsigned kernel_interests(const evq_tcp *tcp)
+{
+    unsigned wanted = tcp->caller_armed;
+    if (!write_queue_empty(&tcp->write_queue))
+        wanted |= EVQ_WRITABLE;
+    return wanted;
+}
+
+/* Bring the kernel in line, with a system call only when something changed. */
+static int update_kernel(evq_tcp *tcp)
+{
+    unsigned wanted = kernel_interests(tcp);
+    if (wanted == tcp->kernel_armed)
+        return 0;
+    int rc = sys_arm(tcp->poll->sys, tcp, wanted);
+    /* After a failure the kernel's arming is unknown: call it nothing, so
+     * that the next update tries again (an extra kernel event is harmless:
+     * deliver() tells the caller only what it armed). */
+    tcp->kernel_armed = rc == 0 ? wanted : 0;
+    return rc;
+}
+/* ANCHOR_END: interest */
+
+/* A send failed: every later write returns the error, and the bytes still
+ * queued can never be delivered, so their memory goes now. */
+static void fail_writes(evq_tcp *tcp, int rc)
+{
+    tcp->write_status = rc;
+    write_queue_clear(&tcp->write_queue);
+}
+
+/* What the caller is told about a kernel event: only what it armed, and
+ * WRITABLE only once the queue has drained to write_low (backpressure). A
+ * send that failed in the background is told once, as EVQ_ERR. */
+static uint32_t caller_readiness(evq_tcp *tcp, uint32_t kernel_ready)
+{
+    if (tcp->caller_armed == 0)
+        return 0;
+    uint32_t ready = kernel_ready & tcp->caller_armed;
+    if (tcp->write_queue.queued > tcp->limits.write_low)
+        ready &= ~(uint32_t)EVQ_WRITABLE;
+    if (tcp->write_status != 0 && !tcp->write_error_told) {
+        ready |= EVQ_ERR | (tcp->caller_armed & EVQ_WRITABLE);
+        tcp->write_error_told = true;
+    }
+    if (ready != 0)
+        ready |= kernel_ready & (EVQ_ERR | EVQ_HUP);
+    return ready;
+}
+
+/* ANCHOR: flush */
+/* Each kernel event: the kernel has disarmed the stream (one-shot). Send
+ * what is queued if the socket has room (an error or hang-up, too: the
+ * send then returns the error). Tell the caller what concerns it, which
+ * uses up its arming; then arm the kernel again for whatever is still
+ * wanted - the caller's arming untouched when the event was only the
+ * queue's. */
+static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < got; i++) {
+        evq_tcp *tcp = poll->kernel_events[i].tcp;
+        uint32_t kernel_ready = poll->kernel_events[i].ready;
+        tcp->kernel_armed = 0;
+        if ((kernel_ready & (EVQ_WRITABLE | EVQ_ERR | EVQ_HUP)) &&
+            !write_queue_empty(&tcp->write_queue)) {
+            int rc = sys_tcp_flush(tcp);
+            if (rc != 0)
+                fail_writes(tcp, rc);
+        }
+        uint32_t ready = caller_readiness(tcp, kernel_ready);
+        if (ready != 0)
+            tcp->caller_armed = 0;
+        /* A failed re-arm would leave the stream silent for good: tell the
+         * caller now, whose evq_reregister tries again and returns the code. */
+        if (update_kernel(tcp) != 0 && ready == 0 && tcp->caller_armed != 0) {
+            ready = EVQ_ERR | tcp->caller_armed;
+            tcp->caller_armed = 0;
+        }
+        if (ready != 0) {
+            events[out].token = tcp->token;
+            events[out].ready = ready;
+            out++;
+        }
+    }
+    return out;
+}
+/* ANCHOR_END: flush */
 
 /* ---- registrations ---- */
 
@@ -219,19 +331,28 @@ static int check_registration(evq_poll *poll, evq_tcp *tcp)
     return 0;
 }
 
+static bool interests_valid_for(const evq_tcp *tcp, unsigned interests)
+{
+    /* A listener is only ever readable (a connection to accept). */
+    return interests_valid(interests) && !(tcp->listener && (interests & EVQ_WRITABLE));
+}
+
 int evq_register(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interests)
 {
     int rc = check_registration(poll, tcp);
     if (rc != 0)
         return rc;
-    if (!interests_valid(interests))
+    if (!interests_valid_for(tcp, interests))
         return EVQ_EINVAL;
     if (tcp->registered)
         return EVQ_EEXIST;
     tcp->token = token;
     tcp->interests = interests;
-    if ((rc = sys_register(poll->sys, tcp, interests)) != 0)
+    tcp->caller_armed = interests;
+    if ((rc = update_kernel(tcp)) != 0) {
+        tcp->caller_armed = 0;
         return rc;
+    }
     tcp->registered = true;
     return 0;
 }
@@ -241,13 +362,14 @@ int evq_reregister(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned inter
     int rc = check_registration(poll, tcp);
     if (rc != 0)
         return rc;
-    if (!interests_valid(interests))
+    if (!interests_valid_for(tcp, interests))
         return EVQ_EINVAL;
     if (!tcp->registered)
         return EVQ_ENOENT;
     tcp->token = token;
     tcp->interests = interests;
-    return sys_reregister(poll->sys, tcp, interests);
+    tcp->caller_armed = interests;
+    return update_kernel(tcp);
 }
 
 int evq_deregister(evq_poll *poll, evq_tcp *tcp)
@@ -258,10 +380,75 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
     if (!tcp->registered)
         return EVQ_ENOENT;
     tcp->registered = false;
-    return sys_deregister(poll->sys, tcp);
+    tcp->caller_armed = 0;
+    return update_kernel(tcp); /* the write queue may still need WRITABLE */
 }
 
 /* ---- streams ---- */
+
+/* ANCHOR: limits_default */
+void evq_tcp_limits_default(evq_tcp_limits *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    out->read_initial = 4 * 1024;
+    out->read_max = 256 * 1024;
+    out->write_high = 1024 * 1024;
+    out->write_low = 256 * 1024;
+}
+/* ANCHOR_END: limits_default */
+
+static bool limits_valid(const evq_tcp_limits *limits)
+{
+    return limits->read_initial > 0 && limits->read_max >= limits->read_initial &&
+           limits->write_high > 0 && limits->write_low < limits->write_high;
+}
+
+int evq_tcp_set_limits(evq_tcp *tcp, const evq_tcp_limits *limits)
+{
+    if (!tcp || !limits || !limits_valid(limits))
+        return EVQ_EINVAL;
+    tcp->limits = *limits;
+    return 0;
+}
+
+int evq_tcp_stats_get(const evq_tcp *tcp, evq_tcp_stats *out)
+{
+    if (!tcp || !out)
+        return EVQ_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->read_buffered = read_buffer_length(&tcp->read_buf);
+    out->read_capacity = tcp->read_buf.capacity;
+    out->read_capacity_peak = tcp->read_buf.capacity_peak;
+    out->write_queued = tcp->write_queue.queued;
+    out->write_queued_peak = tcp->write_queue.queued_peak;
+    out->kernel_lent = sys_tcp_kernel_lent(tcp);
+    out->receive_calls = tcp->receive_calls;
+    out->send_calls = tcp->send_calls;
+    return 0;
+}
+
+/* A stream that is not yet on any queue, with the default limits. */
+static evq_tcp *stream_new(void)
+{
+    evq_tcp *tcp = calloc(1, sizeof *tcp);
+    if (!tcp)
+        return NULL;
+    tcp->socket = EVQ_INVALID_SOCKET;
+    tcp->batch_slot = SIZE_MAX;
+    evq_tcp_limits_default(&tcp->limits);
+    return tcp;
+}
+
+static void stream_attach(evq_poll *poll, evq_tcp *tcp)
+{
+    tcp->poll = poll;
+    tcp->next = poll->streams;
+    if (poll->streams)
+        poll->streams->prev = tcp;
+    poll->streams = tcp;
+}
 
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
 {
@@ -271,23 +458,114 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
         return EVQ_EINVAL;
     if (poll_is_closed(poll))
         return EVQ_ECLOSED;
-    evq_tcp *tcp = calloc(1, sizeof *tcp);
+    evq_tcp *tcp = stream_new();
     if (!tcp)
         return EVQ_ENOMEM;
-    tcp->socket = EVQ_INVALID_SOCKET;
-    tcp->batch_slot = SIZE_MAX;
     int rc = sys_tcp_connect(poll->sys, host, port, tcp);
     if (rc != 0) {
         free(tcp);
         return rc;
     }
-    tcp->poll = poll;
-    tcp->next = poll->streams;
-    if (poll->streams)
-        poll->streams->prev = tcp;
-    poll->streams = tcp;
+    stream_attach(poll, tcp);
     *out = tcp;
     return 0;
+}
+
+int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog, evq_tcp **out)
+{
+    if (out)
+        *out = NULL;
+    if (!poll || !host || !out)
+        return EVQ_EINVAL;
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
+    tcp->listener = true;
+    int rc = sys_tcp_listen(poll->sys, host, port, backlog, tcp);
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    stream_attach(poll, tcp);
+    *out = tcp;
+    return 0;
+}
+
+int evq_tcp_local_port(const evq_tcp *tcp, uint16_t *port)
+{
+    if (port)
+        *port = 0;
+    if (!tcp || !port)
+        return EVQ_EINVAL;
+    if (tcp->socket == EVQ_INVALID_SOCKET)
+        return EVQ_EBADF;
+    return evq_net_local_port(tcp->socket, port);
+}
+
+int evq_tcp_accept(evq_tcp *listener, evq_tcp **out)
+{
+    if (out)
+        *out = NULL;
+    if (!listener || !out || !listener->listener)
+        return EVQ_EINVAL;
+    evq_poll *poll = listener->poll;
+    if (!poll || poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
+    /* The listener's settings pass on: a server sets its limits (and a
+     * test its hook) once, on the listener. */
+    tcp->limits = listener->limits;
+    tcp->io_hook = listener->io_hook;
+    tcp->io_hook_context = listener->io_hook_context;
+    int rc = sys_tcp_accept(poll->sys, listener, tcp);
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    stream_attach(poll, tcp);
+    *out = tcp;
+    return 0;
+}
+
+/* The checks every read and write shares. */
+static int check_io(const evq_tcp *tcp)
+{
+    if (tcp->listener)
+        return EVQ_EINVAL; /* a listener accepts; it has no bytes */
+    if (!tcp->poll)
+        return EVQ_ECLOSED;
+    return 0;
+}
+
+/* Receive into the buffer (sys_tcp_fill: until the socket would block or
+ * the buffer is full). EOF or an error met there is kept, to be reported
+ * after the bytes before it; a failed allocation is only this call's. */
+static int fill(evq_tcp *tcp)
+{
+    if (tcp->read_status != 0)
+        return 0; /* the read side has ended: nothing more will come */
+    int rc = sys_tcp_fill(tcp);
+    if (rc == EVQ_ENOMEM)
+        return rc;
+    tcp->read_status = rc;
+    return 0;
+}
+
+/* What a read says when the buffer is empty. */
+static int empty_status(const evq_tcp *tcp)
+{
+    return tcp->read_status != 0 ? tcp->read_status : EVQ_EWOULDBLOCK;
+}
+
+static void consume(evq_tcp *tcp, size_t n)
+{
+    read_buffer_consume(&tcp->read_buf, n, tcp->limits.read_initial);
+    if (tcp->read_status != 0)
+        read_buffer_release(&tcp->read_buf); /* emptied for good: no memory for it at all */
 }
 
 int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
@@ -297,27 +575,122 @@ int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
     /* len 0 is refused: a read of nothing could not tell "no data" from EOF. */
     if (!tcp || !buf || !n || len == 0)
         return EVQ_EINVAL;
-    if (!tcp->poll)
-        return EVQ_ECLOSED;
-    if (tcp->read_status != 0)
-        return tcp->read_status;
-    int rc = sys_tcp_read(tcp, buf, len, n);
-    if (rc != 0 && rc != EVQ_EWOULDBLOCK)
-        tcp->read_status = rc; /* EOF and errors are final: say them every time */
-    return rc;
+    int rc = check_io(tcp);
+    if (rc != 0)
+        return rc;
+    /* Only go to the kernel when the buffer cannot satisfy the read: a
+     * caller reading in small pieces costs no system call per piece. */
+    if (read_buffer_length(&tcp->read_buf) < len && (rc = fill(tcp)) != 0)
+        return rc;
+    size_t have = read_buffer_length(&tcp->read_buf);
+    if (have == 0)
+        return empty_status(tcp);
+    size_t take = have < len ? have : len;
+    memcpy(buf, read_buffer_data(&tcp->read_buf), take);
+    consume(tcp, take);
+    *n = take;
+    return 0;
 }
 
+int evq_tcp_peek(evq_tcp *tcp, const void **data, size_t *len)
+{
+    if (data)
+        *data = NULL;
+    if (len)
+        *len = 0;
+    if (!tcp || !data || !len)
+        return EVQ_EINVAL;
+    int rc = check_io(tcp);
+    if (rc != 0 || (rc = fill(tcp)) != 0)
+        return rc;
+    size_t have = read_buffer_length(&tcp->read_buf);
+    if (have == 0)
+        return empty_status(tcp);
+    *data = read_buffer_data(&tcp->read_buf);
+    *len = have;
+    return 0;
+}
+
+int evq_tcp_consume(evq_tcp *tcp, size_t n)
+{
+    if (!tcp)
+        return EVQ_EINVAL;
+    int rc = check_io(tcp);
+    if (rc != 0)
+        return rc;
+    if (n > read_buffer_length(&tcp->read_buf))
+        return EVQ_EINVAL; /* more than peek showed */
+    consume(tcp, n);
+    return 0;
+}
+
+/* ANCHOR: write */
 int evq_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
 {
     if (n)
         *n = 0;
     if (!tcp || (!buf && len > 0) || !n)
         return EVQ_EINVAL;
-    if (!tcp->poll)
-        return EVQ_ECLOSED;
+    int rc = check_io(tcp);
+    if (rc != 0)
+        return rc;
+    if (tcp->write_status != 0) {
+        tcp->write_error_told = true; /* told here: no event for it as well */
+        return tcp->write_status;
+    }
+    if (tcp->shutdown_requested)
+        return EVQ_EPIPE; /* as send() after shutdown(SHUT_WR) */
     if (len == 0)
         return 0;
-    return sys_tcp_write(tcp, buf, len, n);
+    /* Take what fits under write_high; nothing fits is the backpressure. */
+    bool was_empty = write_queue_empty(&tcp->write_queue);
+    size_t taken = 0;
+    if ((rc = write_queue_push(&tcp->write_queue, buf, len, tcp->limits.write_high, &taken)) != 0)
+        return rc;
+    if (taken == 0)
+        return EVQ_EWOULDBLOCK;
+    /* Send now what the kernel takes. If bytes were queued already, the
+     * kernel was full when they were (or a send is in flight): the wait
+     * flushes them when the kernel says WRITABLE, and asking again now
+     * would only cost a system call to hear EAGAIN. */
+    if (was_empty && (rc = sys_tcp_flush(tcp)) != 0) {
+        fail_writes(tcp, rc);
+        tcp->write_error_told = true;
+        return rc;
+    }
+    /* The rest stays queued: the kernel must now watch for WRITABLE. */
+    if ((rc = update_kernel(tcp)) != 0) {
+        fail_writes(tcp, rc);
+        return rc;
+    }
+    *n = taken;
+    return 0;
+}
+/* ANCHOR_END: write */
+
+size_t evq_tcp_queued(const evq_tcp *tcp)
+{
+    return tcp ? tcp->write_queue.queued : 0;
+}
+
+int evq_tcp_shutdown(evq_tcp *tcp)
+{
+    if (!tcp)
+        return EVQ_EINVAL;
+    int rc = check_io(tcp);
+    if (rc != 0)
+        return rc;
+    if (tcp->write_status != 0)
+        return tcp->write_status;
+    if (tcp->shutdown_requested)
+        return 0; /* twice is harmless */
+    tcp->shutdown_requested = true;
+    /* With bytes queued, the flush that empties the queue sends the FIN. */
+    if (write_queue_empty(&tcp->write_queue) && (rc = sys_tcp_flush(tcp)) != 0) {
+        fail_writes(tcp, rc);
+        return rc;
+    }
+    return 0;
 }
 
 void evq_tcp_close(evq_tcp *tcp)
@@ -326,11 +699,11 @@ void evq_tcp_close(evq_tcp *tcp)
         return;
     evq_poll *poll = tcp->poll;
     if (poll) {
-        /* Deregister before the socket is closed: a descriptor closed while
-         * still registered can live on in an epoll set through a dup(), and
-         * kqueue implementations differ on whether close() drops knotes. */
-        if (tcp->registered)
-            sys_deregister(poll->sys, tcp);
+        /* Out of the kernel before the socket is closed: a descriptor closed
+         * while still registered can live on in an epoll set through a
+         * dup(), and kqueue implementations differ on whether close() drops
+         * knotes. The write queue may have armed it without the caller. */
+        sys_deregister(poll->sys, tcp);
         if (tcp->prev)
             tcp->prev->next = tcp->next;
         else
@@ -339,6 +712,8 @@ void evq_tcp_close(evq_tcp *tcp)
             tcp->next->prev = tcp->prev;
     }
     sys_tcp_close(poll ? poll->sys : NULL, tcp);
+    read_buffer_free(&tcp->read_buf);
+    write_queue_clear(&tcp->write_queue); /* unsent bytes are dropped, as evq.h says */
     free(tcp);
 }
 
@@ -361,4 +736,12 @@ void evq_poll_set_clock(evq_poll *poll, evq_clock clock)
 size_t evq_poll_retired_streams(const evq_poll *poll)
 {
     return poll ? sys_poll_retired(poll->sys) : 0;
+}
+
+void evq_tcp_set_io_hook(evq_tcp *tcp, evq_io_hook hook, void *context)
+{
+    if (!tcp)
+        return;
+    tcp->io_hook = hook;
+    tcp->io_hook_context = context;
 }

@@ -1,9 +1,9 @@
 /* poll_epoll.c - the queue on Linux epoll, one-shot (EPOLLONESHOT).
  *
- * Registration: EPOLL_CTL_ADD with EPOLLONESHOT; after one event the kernel
- * disables the whole descriptor (every interest) until EPOLL_CTL_MOD arms
- * it again - exactly the contract of evq.h, so nothing is emulated here.
- * The waker is an eventfd in the same epoll set.
+ * Arming: EPOLL_CTL_ADD the first time, with EPOLLONESHOT; after one event
+ * the kernel disables the whole descriptor (every interest) until
+ * EPOLL_CTL_MOD arms it again - exactly what sys.h asks, so nothing is
+ * emulated here. The waker is an eventfd in the same epoll set.
  */
 #define _GNU_SOURCE /* epoll_create1, eventfd, EPOLLRDHUP */
 #include "sys.h"
@@ -80,8 +80,8 @@ static uint32_t ready_from_epoll(uint32_t flags, unsigned interests)
 /* ANCHOR_END: translate */
 
 /* ANCHOR: wait */
-int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int timeout_ms,
-                  size_t *n, bool *woken)
+int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity,
+                  int timeout_ms, size_t *n, bool *woken)
 {
     /* Never offer the kernel more room than the caller has: every event it
      * hands back has already disarmed its stream (one-shot), so one that
@@ -107,8 +107,8 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
             continue;
         }
         evq_tcp *tcp = owner;
-        events[out].token = tcp->token;
-        events[out].ready = ready_from_epoll(flags, tcp->interests);
+        events[out].tcp = tcp;
+        events[out].ready = ready_from_epoll(flags, tcp->kernel_armed);
         out++;
     }
     *n = out;
@@ -129,44 +129,43 @@ int sys_poll_wake(struct sys_poll *sys)
     }
 }
 
-/* ANCHOR: arm */
-static int arm(struct sys_poll *sys, int op, evq_tcp *tcp, unsigned interests)
+int sys_deregister(struct sys_poll *sys, evq_tcp *tcp)
 {
+    if (!tcp->in_kernel)
+        return 0;
+    /* A non-NULL event pointer for kernels before 2.6.9, which required one. */
+    struct epoll_event unused = {0};
+    if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_DEL, tcp->socket, &unused) != 0)
+        return evq_error_from_errno(errno);
+    tcp->in_kernel = false;
+    return 0;
+}
+
+/* ANCHOR: arm */
+int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
+{
+    /* Nothing wanted: out of the set. (Armed with no events is not silent:
+     * EPOLLERR and EPOLLHUP are reported whether asked for or not.) */
+    if (interests == 0)
+        return sys_deregister(sys, tcp);
     struct epoll_event ev = {0};
     ev.events = EPOLLONESHOT;
     if (interests & EVQ_READABLE)
         ev.events |= EPOLLIN | EPOLLRDHUP;
     if (interests & EVQ_WRITABLE)
         ev.events |= EPOLLOUT;
-    /* The stream itself, not the token: the wait needs its interests, and a
+    /* The stream itself, not the token: the wait needs its state, and a
      * re-registration may change the token without touching the kernel. */
     ev.data.ptr = tcp;
-    if (epoll_ctl(sys->epoll_fd, op, tcp->socket, &ev) != 0)
-        return evq_error_from_errno(errno);
-    return 0;
-}
-
-int sys_register(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    return arm(sys, EPOLL_CTL_ADD, tcp, interests);
-}
-
-int sys_reregister(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
     /* After an event EPOLLONESHOT has disabled the descriptor, but it is
      * still in the set: MOD, not ADD, arms it again. */
-    return arm(sys, EPOLL_CTL_MOD, tcp, interests);
-}
-/* ANCHOR_END: arm */
-
-int sys_deregister(struct sys_poll *sys, evq_tcp *tcp)
-{
-    /* A non-NULL event pointer for kernels before 2.6.9, which required one. */
-    struct epoll_event unused = {0};
-    if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_DEL, tcp->socket, &unused) != 0)
+    int op = tcp->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(sys->epoll_fd, op, tcp->socket, &ev) != 0)
         return evq_error_from_errno(errno);
+    tcp->in_kernel = true;
     return 0;
 }
+/* ANCHOR_END: arm */
 
 size_t sys_poll_retired(const struct sys_poll *sys)
 {

@@ -142,19 +142,11 @@ static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
 }
 /* ANCHOR_END: arm */
 
-int sys_register(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
+int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     int rc = arm(sys, tcp, interests);
     if (rc != 0)
         arm(sys, tcp, 0); /* all or nothing: drop a knote that did get added */
-    return rc;
-}
-
-int sys_reregister(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    int rc = arm(sys, tcp, interests);
-    if (rc != 0)
-        arm(sys, tcp, 0);
     return rc;
 }
 
@@ -180,8 +172,8 @@ static uint32_t ready_from_kevent(const struct kevent *kev)
 /* ANCHOR_END: translate */
 
 /* ANCHOR: wait_collect */
-int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int timeout_ms,
-                  size_t *n, bool *woken)
+int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity,
+                  int timeout_ms, size_t *n, bool *woken)
 {
     struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     /* Room for no more knotes than the caller has room for events: a fired
@@ -206,7 +198,7 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
         if (tcp->batch_slot == SIZE_MAX) {
             tcp->batch_slot = out;
             sys->batch[out] = tcp;
-            events[out].token = tcp->token;
+            events[out].tcp = tcp;
             events[out].ready = 0;
             out++;
         }
