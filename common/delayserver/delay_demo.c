@@ -8,12 +8,12 @@
  *
  *     delay_demo [--scale F]     F multiplies every delay (0.1: 500..100 ms)
  */
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_delay_server.h"
 #include "evq_error.h"
 #include "evq_thread.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,19 +85,6 @@ static int usage(FILE *to, int status)
     return status;
 }
 
-static bool parse_scale(const char *text, double *out)
-{
-    if (!text || !*text)
-        return false;
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || *end != '\0' || !(value > 0.0) || value > 10.0)
-        return false;
-    *out = value;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     double scale = 1.0;
@@ -113,7 +100,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "delay_demo: unknown option '%s'\n", argv[i]);
             return usage(stderr, 2);
         }
-        if (!parse_scale(value, &scale)) {
+        if (!evq_parse_double(value, 0.0, 10.0, &scale)) {
             fprintf(stderr, "delay_demo: --scale needs a number above 0 and at most 10, got '%s'\n",
                     value ? value : "");
             return 2;

@@ -9,10 +9,10 @@
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE) && !defined(__APPLE__)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "evq_args.h"
 #include "evq_delay_server.h"
 #include "evq_error.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,19 +107,6 @@ static void wait_for_stop_signal(void)
 #endif
 
 /* ---- arguments --------------------------------------------------------------- */
-static bool parse_number(const char *text, unsigned long max, unsigned long *out)
-{
-    if (!text || text[0] < '0' || text[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
 static int bad_argument(const char *message, const char *option, const char *value)
 {
     if (value)
@@ -174,7 +161,7 @@ int main(int argc, char **argv)
         if (which == sizeof options / sizeof options[0])
             return bad_argument("is not an option", arg, NULL);
         unsigned long number = 0;
-        if (!parse_number(value, options[which].max, &number) || number < options[which].min)
+        if (!evq_parse_ulong(value, options[which].min, options[which].max, &number))
             return bad_argument(options[which].wants, options[which].name, value);
         switch (which) {
         case 0:

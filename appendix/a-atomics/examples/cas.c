@@ -4,9 +4,11 @@
  *
  *     atomics_cas [N]      (default 1000000 turns per thread)
  */
+#include "evq_args.h"
 #include "evq_atomics.h"
 #include "evq_thread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -51,8 +53,12 @@ static void loop(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        turns = strtoull(argv[1], NULL, 10);
+    unsigned long arg = (unsigned long)turns;
+    if (argc > 2 || (argc == 2 && !evq_parse_ulong(argv[1], 1, ULONG_MAX, &arg))) {
+        fprintf(stderr, "usage: %s [turns > 0]\n", argv[0]);
+        return 2;
+    }
+    turns = arg;
     atomic_init(&longest_turn, 0);
     atomic_init(&permits, PERMITS);
     atomic_init(&lookups_running, 0);

@@ -8,9 +8,11 @@
  *
  *     atomics_counter [N]      (default 1000000)
  */
+#include "evq_args.h"
 #include "evq_atomics.h"
 #include "evq_thread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -52,8 +54,12 @@ static int run(evq_thread_fn fn)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        rounds = strtoull(argv[1], NULL, 10);
+    unsigned long arg = (unsigned long)rounds;
+    if (argc > 2 || (argc == 2 && !evq_parse_ulong(argv[1], 1, ULONG_MAX, &arg))) {
+        fprintf(stderr, "usage: %s [rounds > 0]\n", argv[0]);
+        return 2;
+    }
+    rounds = arg;
     evq_counter_init(&counted, 0);
     atomic_init(&loaded_and_stored, 0);
     if (run(count) != 0 || run(count_badly) != 0) {

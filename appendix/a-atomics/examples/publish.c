@@ -4,9 +4,11 @@
  *
  *     atomics_publish [N]      (default 100000 results)
  */
+#include "evq_args.h"
 #include "evq_atomics.h"
 #include "evq_thread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,8 +32,12 @@ static void resolver(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        count = strtoull(argv[1], NULL, 10);
+    unsigned long arg = (unsigned long)count;
+    if (argc > 2 || (argc == 2 && !evq_parse_ulong(argv[1], 1, ULONG_MAX, &arg))) {
+        fprintf(stderr, "usage: %s [count > 0]\n", argv[0]);
+        return 2;
+    }
+    count = arg;
     slots = malloc((count ? count : 1) * sizeof *slots);
     if (!slots)
         return 1;

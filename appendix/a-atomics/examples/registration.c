@@ -4,10 +4,12 @@
  *
  *     atomics_registration [N]   (close after about N registrations; 100000)
  */
+#include "evq_args.h"
 #include "evq_registration.h"
 #include "evq_error.h"
 #include "evq_thread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,7 +45,11 @@ static void register_streams(void *arg)
 
 int main(int argc, char **argv)
 {
-    uint64_t close_after = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
+    unsigned long close_after = 100000;
+    if (argc > 2 || (argc == 2 && !evq_parse_ulong(argv[1], 1, ULONG_MAX, &close_after))) {
+        fprintf(stderr, "usage: %s [registrations before closing > 0]\n", argv[0]);
+        return 2;
+    }
     evq_registration_init(&lock);
     atomic_init(&progress, 0);
     struct registrar registrars[THREADS] = {0};

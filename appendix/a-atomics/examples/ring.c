@@ -4,11 +4,13 @@
  *
  *     atomics_ring [N]      (default 1000000 values per producer)
  */
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_error.h"
 #include "evq_mpsc_ring.h"
 #include "evq_thread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,8 +33,12 @@ static void produce(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        per_producer = strtoull(argv[1], NULL, 10);
+    unsigned long arg = (unsigned long)per_producer;
+    if (argc > 2 || (argc == 2 && !evq_parse_ulong(argv[1], 1, ULONG_MAX, &arg))) {
+        fprintf(stderr, "usage: %s [per producer > 0]\n", argv[0]);
+        return 2;
+    }
+    per_producer = arg;
     if (evq_mpsc_ring_init(&ring, CAPACITY) != 0)
         return 1;
     evq_thread threads[PRODUCERS];

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_net.h"
 
@@ -116,13 +118,16 @@ static double run(enum style style, long rounds)
 
 int main(int argc, char **argv)
 {
-    long rounds = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
-    long only = argc > 2 ? strtol(argv[2], NULL, 10) : -1;
-    if (rounds <= 0 || only < -1 || only > KQUEUE_ONESHOT) {
+    unsigned long rounds = 20000, style_arg = 0;
+    long only = -1;
+    if (argc > 3 || (argc > 1 && !evq_parse_ulong(argv[1], 1, LONG_MAX, &rounds)) ||
+        (argc > 2 && !evq_parse_ulong(argv[2], 0, KQUEUE_ONESHOT, &style_arg))) {
         fprintf(stderr, "usage: %s [round trips > 0 [style 0-3]]\n", argv[0]);
         return 2;
     }
-    printf("%ld round trips over a loopback TCP pair, two waits each\n\n", rounds);
+    if (argc > 2)
+        only = (long)style_arg;
+    printf("%lu round trips over a loopback TCP pair, two waits each\n\n", rounds);
     printf("| %-38s | ns per round trip | vs raw epoll |\n", "queue");
     printf("|%s|---:|---:|\n", "----------------------------------------");
     double baseline = 0;
@@ -133,7 +138,7 @@ int main(int argc, char **argv)
             baseline = 1; /* not measured: the ratio column is meaningless */
             continue;
         }
-        double ns = run((enum style)style, rounds);
+        double ns = run((enum style)style, (long)rounds);
         if (ns == 0) {
             fprintf(stderr, "%s: the ping-pong failed\n", style_names[style]);
             return 1;

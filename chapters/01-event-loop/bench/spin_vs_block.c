@@ -8,6 +8,7 @@
  *
  * Prints a markdown table, one row per run of each mode.
  */
+#include "evq_args.h"
 #include "evq_channel.h"
 #include "evq_clock.h"
 #include "evq_cpu_time.h"
@@ -16,7 +17,6 @@
 #include "evq_loop.h"
 #include "evq_thread.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -100,19 +100,6 @@ done:
     return rc;
 }
 
-static bool parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     unsigned long seconds = 2, rate = 100, runs = 1;
@@ -132,7 +119,7 @@ int main(int argc, char **argv)
                    "R runs of each (default 1).\n");
             return strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ? 0 : 2;
         }
-        if (!parse_number(i + 1 < argc ? argv[++i] : NULL, 1, max, value)) {
+        if (!evq_parse_ulong(i + 1 < argc ? argv[++i] : NULL, 1, max, value)) {
             fprintf(stderr, "ch01_bench_spin: %s needs a number from 1 to %lu\n", argv[i - 1], max);
             return 2;
         }

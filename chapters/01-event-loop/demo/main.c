@@ -8,6 +8,7 @@
  * Logging goes to stderr, one line per event worth seeing, each with the name
  * of the thread that wrote it (EVQ_LOG=debug shows every record).
  */
+#include "evq_args.h"
 #include "evq_channel.h"
 #include "evq_clock.h"
 #include "evq_cpu_time.h"
@@ -16,7 +17,6 @@
 #include "evq_loop.h"
 #include "evq_thread.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -236,19 +236,6 @@ static int usage(FILE *to, int status)
     return status;
 }
 
-static bool parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
 struct option {
     const char *name;
     unsigned long min, max;
@@ -277,7 +264,7 @@ static int parse_arguments(int argc, char **argv, unsigned long *seconds, unsign
             return usage(stderr, 2);
         }
         const char *value = i + 1 < argc ? argv[++i] : NULL;
-        if (!parse_number(value, option->min, option->max, option->value)) {
+        if (!evq_parse_ulong(value, option->min, option->max, option->value)) {
             fprintf(stderr, "ch01_demo: %s needs a number from %lu to %lu, got '%s'\n",
                     option->name, option->min, option->max, value ? value : "");
             return 2;
