@@ -90,8 +90,10 @@ int iocp_attach(struct sys_poll *sys, evq_tcp *tcp)
         return EVQ_ENOMEM;
     stream->tcp = tcp;
     stream->poll = sys;
-    stream->read_op.stream = stream;
-    stream->write_op.stream = stream;
+    stream->receive.stream = stream;
+    stream->receive.kind = IOCP_RECEIVE;
+    stream->send.stream = stream;
+    stream->send.kind = IOCP_SEND;
     /* A handle is tied to one port for its whole life (there is no way to
      * untie it): that is why a stream belongs to the queue it was connected
      * on. FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is deliberately NOT set: an
@@ -109,8 +111,18 @@ int iocp_attach(struct sys_poll *sys, evq_tcp *tcp)
 void iocp_started(struct sys_poll *sys, struct iocp_op *op)
 {
     op->in_flight = true;
+    op->stream->in_flight++;
     sys->in_flight++;
 }
+
+void iocp_check_ready(struct sys_stream *stream)
+{
+    ready_push_if_ready(stream->poll, stream);
+}
+
+/* A completion is dequeued: the OVERLAPPED and what it pointed at are ours
+ * again. Returns false if the stream was retired (and maybe freed now). */
+static bool op_returned(struct sys_poll *sys, struct iocp_op *op);
 
 void iocp_retire(struct sys_poll *sys, struct sys_stream *stream)
 {
@@ -126,7 +138,7 @@ static void retired_free(struct sys_poll *sys, struct sys_stream *stream)
         if (*link == stream) {
             *link = stream->retired_next;
             sys->retired_count--;
-            free(stream);
+            iocp_stream_free(stream);
             return;
         }
     }
@@ -135,30 +147,30 @@ static void retired_free(struct sys_poll *sys, struct sys_stream *stream)
 /* ANCHOR: arm */
 /* One-shot without kernel help: `armed` is what may still produce an event;
  * the wait clears it when it reports the stream. Arming READABLE starts a
- * receive if none is in flight - the kernel needs a buffer before it can
- * say anything. A stream that is ready already (unread data, no write in
+ * receive if none is in flight - the kernel needs one before it can say
+ * anything. A stream that is ready already (buffered data, no send in
  * flight) goes straight onto the ready list. */
-int sys_register(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
+int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     tcp->armed = interests;
+    if (interests == 0) {
+        ready_remove(sys, tcp->sys);
+        return 0;
+    }
     if (interests & EVQ_READABLE)
-        iocp_start_read(tcp->sys);
+        iocp_start_receive(tcp->sys);
     ready_push_if_ready(sys, tcp->sys);
     return 0;
 }
 /* ANCHOR_END: arm */
 
-int sys_reregister(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    return sys_register(sys, tcp, interests);
-}
-
 int sys_deregister(struct sys_poll *sys, evq_tcp *tcp)
 {
-    /* A receive in flight stays in flight: its data lands in the buffer
-     * and waits there for a read or a new registration. */
+    /* A receive in flight stays in flight: what it brings waits in the
+     * buffer for a read or a new arming. */
     tcp->armed = 0;
-    ready_remove(sys, tcp->sys);
+    if (tcp->sys)
+        ready_remove(sys, tcp->sys);
     return 0;
 }
 
@@ -168,6 +180,23 @@ size_t sys_poll_retired(const struct sys_poll *sys)
 }
 
 /* ---- the wait ---- */
+
+/* ANCHOR: returned */
+static bool op_returned(struct sys_poll *sys, struct iocp_op *op)
+{
+    struct sys_stream *stream = op->stream;
+    op->in_flight = false; /* dequeued: the OVERLAPPED and buffer are ours again */
+    stream->in_flight--;
+    sys->in_flight--;
+    if (stream->tcp)
+        return true;
+    /* Closed while in flight: the last completion to come back frees the
+     * stream, its kept read buffer, write chunks and accept sockets. */
+    if (!iocp_busy(stream))
+        retired_free(sys, stream);
+    return false;
+}
+/* ANCHOR_END: returned */
 
 /* ANCHOR: dispatch */
 static void dispatch(struct sys_poll *sys, const OVERLAPPED_ENTRY *entry, bool *woken)
@@ -179,13 +208,8 @@ static void dispatch(struct sys_poll *sys, const OVERLAPPED_ENTRY *entry, bool *
     }
     struct iocp_op *op = op_from_overlapped(entry->lpOverlapped);
     struct sys_stream *stream = op->stream;
-    op->in_flight = false; /* dequeued: the OVERLAPPED and buffer are ours again */
-    sys->in_flight--;
-    if (!stream->tcp) { /* closed while in flight: free it once nothing is left */
-        if (!iocp_busy(stream))
-            retired_free(sys, stream);
-        return;
-    }
+    if (!op_returned(sys, op))
+        return; /* closed while in flight: nobody to tell */
     iocp_completed(stream, op, entry->dwNumberOfBytesTransferred);
     ready_push_if_ready(sys, stream);
 }
@@ -193,7 +217,7 @@ static void dispatch(struct sys_poll *sys, const OVERLAPPED_ENTRY *entry, bool *
 
 /* Report up to `capacity` ready streams, disarming each (one-shot). The
  * others stay on the list for the next wait. */
-static size_t take_ready(struct sys_poll *sys, evq_event *events, size_t capacity)
+static size_t take_ready(struct sys_poll *sys, struct sys_event *events, size_t capacity)
 {
     size_t out = 0;
     while (out < capacity && sys->ready_head) {
@@ -201,9 +225,17 @@ static size_t take_ready(struct sys_poll *sys, evq_event *events, size_t capacit
         ready_remove(sys, stream);
         evq_tcp *tcp = stream->tcp;
         uint32_t ready = iocp_readiness(stream, tcp->armed);
-        if (ready == 0)
-            continue; /* read or written since it was queued */
-        events[out].token = tcp->token;
+        if (ready == 0) {
+            /* Read or written since it was queued. Still armed for reading
+             * with the buffer emptied: the kernel needs a receive again, or
+             * nothing could ever be reported. */
+            if (tcp->armed & EVQ_READABLE) {
+                iocp_start_receive(stream);
+                ready_push_if_ready(sys, stream); /* a receive that failed to start */
+            }
+            continue;
+        }
+        events[out].tcp = tcp;
         events[out].ready = ready;
         out++;
         tcp->armed = 0;
@@ -212,8 +244,8 @@ static size_t take_ready(struct sys_poll *sys, evq_event *events, size_t capacit
 }
 
 /* ANCHOR: wait */
-int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int timeout_ms,
-                  size_t *n, bool *woken)
+int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity,
+                  int timeout_ms, size_t *n, bool *woken)
 {
     /* A stream already on the ready list is an event now: do not sleep. */
     DWORD timeout = sys->ready_head ? 0 : timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
@@ -269,10 +301,8 @@ void sys_poll_close(struct sys_poll *sys)
             if (sys->entries[i].lpCompletionKey == WAKER_KEY(sys))
                 continue;
             struct iocp_op *op = op_from_overlapped(sys->entries[i].lpOverlapped);
-            op->in_flight = false;
-            sys->in_flight--;
-            if (!op->stream->tcp && !iocp_busy(op->stream))
-                retired_free(sys, op->stream);
+            op->lent = 0; /* a detached stream's I/O: what it carried is dropped */
+            op_returned(sys, op);
         }
     }
     if (sys->in_flight > 0)
