@@ -6,6 +6,7 @@
 #endif
 #include "bench.h"
 
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_net.h"
 
@@ -102,34 +103,28 @@ double bench_median(double *values, size_t count)
     return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
 }
 
-bool bench_option(int argc, char **argv, const char *name, long low, long high, long *out)
-{
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], name) != 0)
-            continue;
-        char *end = NULL;
-        long value = strtol(argv[i + 1], &end, 10);
-        if (end == argv[i + 1] || *end != '\0' || value < low || value > high)
-            return false;
-        *out = value;
-    }
-    return true;
-}
-
 bool bench_arguments_ok(int argc, char **argv, const char *const *known)
 {
+    if (argc % 2 == 0)
+        return false; /* every name needs its value */
     for (int i = 1; i < argc; i += 2) {
         bool found = false;
         for (const char *const *k = known; *k; k++)
             found = found || strcmp(argv[i], *k) == 0;
-        if (!found || i + 1 >= argc)
-            return false;
-        char *end = NULL;
-        (void)strtol(argv[i + 1], &end, 10);
-        if (end == argv[i + 1] || *end != '\0')
+        if (!found)
             return false;
     }
     return true;
+}
+
+bool bench_option(int argc, char **argv, const char *name, unsigned long low,
+                  unsigned long high, unsigned long *out)
+{
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], name) == 0)
+            return evq_parse_ulong(argv[i + 1], low, high, out);
+    }
+    return true; /* not given: the default stays */
 }
 
 double bench_seconds_since(uint64_t t0)

@@ -44,11 +44,12 @@ bool bench_pattern_matches(uint64_t at, const void *buf, size_t len);
 double bench_median(double *values, size_t count); /* sorts values */
 
 /* "--name value" options. bench_arguments_ok: every argument is a known
- * name followed by a number. bench_option: *out is the value of `name` when
- * argv has it (else left alone); false when that value is out of
- * [low, high]. The caller prints its usage on false. */
+ * name followed by a value. bench_option: *out is the value of `name` when
+ * argv has it (else left alone); false when that value is not a number in
+ * [low, high] (evq_parse_ulong). The caller prints its usage on false. */
 bool bench_arguments_ok(int argc, char **argv, const char *const *known);
-bool bench_option(int argc, char **argv, const char *name, long low, long high, long *out);
+bool bench_option(int argc, char **argv, const char *name, unsigned long low,
+                  unsigned long high, unsigned long *out);
 
 /* Seconds since t0 (evq_clock_now_ns). */
 double bench_seconds_since(uint64_t t0);

@@ -241,7 +241,7 @@ static int usage(const char *program)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {"--connections", "--runs", NULL};
-    long count = 500, runs = 3;
+    unsigned long count = 500, runs = 3;
     if (!bench_arguments_ok(argc, argv, known) ||
         !bench_option(argc, argv, "--connections", 1, 5000, &count) ||
         !bench_option(argc, argv, "--runs", 1, 20, &runs))
@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 
     static double resident[CONFIGS][20], asked[CONFIGS][20];
     static struct result last[CONFIGS];
-    for (long r = 0; r < runs; r++) {
+    for (unsigned long r = 0; r < runs; r++) {
         for (size_t i = 0; i < CONFIGS; i++) {
             if (configs[i].iocp_only && !iocp)
                 continue;
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("%ld idle connections, each after one request and answer; %ld rounds, backend %s\n\n",
+    printf("%lu idle connections, each after one request and answer; %lu rounds, backend %s\n\n",
            count, runs, evq_backend());
     printf("Per connection; growth figures are medians, \"above baseline\" subtracts the\n"
            "plain sockets' growth measured in the same run.\n\n");

@@ -340,7 +340,7 @@ static int usage(const char *program)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {"--connections", "--seconds", "--runs", NULL};
-    long count = 50, seconds = 2, runs = 3;
+    unsigned long count = 50, seconds = 2, runs = 3;
     if (!bench_arguments_ok(argc, argv, known) ||
         !bench_option(argc, argv, "--connections", 1, MAX_CONNECTIONS, &count) ||
         !bench_option(argc, argv, "--seconds", 1, 60, &seconds) ||
@@ -350,7 +350,7 @@ int main(int argc, char **argv)
         return 1;
     static double rates[2][20];
     struct result last[2] = {{0}};
-    for (long r = 0; r < runs; r++) {
+    for (unsigned long r = 0; r < runs; r++) {
         for (int style = CHAPTER_2; style <= CHAPTER_3; style++) {
             struct result res = {0};
             int rc = run((enum style)style, (size_t)count, (double)seconds, &res);
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
             last[style] = res;
         }
     }
-    printf("%ld keep-alive connections, one request in flight on each; %ld rounds of %ld s, "
+    printf("%lu keep-alive connections, one request in flight on each; %lu rounds of %lu s, "
            "backend %s\n\n",
            count, runs, seconds, evq_backend());
     printf("| server | requests/s (median) | vs chapter-2 way | recv calls / req | send calls / "

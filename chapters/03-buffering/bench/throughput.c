@@ -295,7 +295,7 @@ static int usage(const char *program)
 int main(int argc, char **argv)
 {
     static const char *const known[] = {"--mib", "--runs", NULL};
-    long mib = 128, runs = 3;
+    unsigned long mib = 128, runs = 3;
     if (!bench_arguments_ok(argc, argv, known) ||
         !bench_option(argc, argv, "--mib", 1, 4096, &mib) ||
         !bench_option(argc, argv, "--runs", 1, 50, &runs))
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
     static double seconds[CONFIGS][50];
     static struct result last[CONFIGS];
 
-    for (long r = 0; r < runs; r++) {
+    for (unsigned long r = 0; r < runs; r++) {
         for (size_t i = 0; i < CONFIGS; i++) {
             if (configs[i].iocp_only && !iocp)
                 continue;
@@ -323,7 +323,7 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("%ld MiB over loopback, %ld rounds, backend %s; medians\n\n", mib, runs,
+    printf("%lu MiB over loopback, %lu rounds, backend %s; medians\n\n", mib, runs,
            evq_backend());
     printf("| configuration | MiB/s | vs baseline | recv (send) calls / MiB | waits / MiB "
            "| read buffer peak |\n");
