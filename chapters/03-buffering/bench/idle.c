@@ -5,7 +5,7 @@
  *     ch03_bench_idle_<backend> [--connections N] [--runs R]
  *
  * Per connection it reports the stream's buffers (evq_tcp_stats:
- * read_capacity + kernel_lent) and how much the process grew, both in
+ * read_capacity + write_queued, and of those kernel_lent) and how much the process grew, both in
  * address space asked for and in resident memory (/proc/self/statm on
  * Linux; commit charge and working set on Windows), for fixed read
  * buffers of three sizes and for
@@ -59,7 +59,7 @@ static const struct config configs[] = {
 struct result {
     double asked;     /* growth per connection, bytes: address space (commit) */
     double resident;  /* growth per connection, bytes: resident */
-    double buffers;   /* read_capacity + kernel_lent per connection, idle */
+    double buffers;   /* read_capacity per connection, idle */
     double lent;      /* kernel_lent per connection */
 };
 
@@ -168,7 +168,9 @@ static int with_library(const struct config *c, evq_socket *clients, size_t coun
         evq_tcp_stats stats;
         if ((rc = evq_tcp_stats_get(s.streams[i], &stats)) != 0)
             goto out_poll;
-        buffers += (double)(stats.read_capacity + stats.kernel_lent);
+        /* On IOCP the lent bytes are the read buffer's (or the write
+         * queue's, empty here): part of read_capacity, not on top of it. */
+        buffers += (double)(stats.read_capacity + stats.write_queued);
         lent += (double)stats.kernel_lent;
     }
     out->asked = ((double)after.asked - (double)before.asked) / (double)count;
