@@ -1,11 +1,12 @@
 /* ch03_test.h - helpers the chapter 3 tests share: a stream connected to a
- * peer socket the test drives by hand, and bounded waits.
+ * peer socket the test drives by hand, bounded waits, a byte pattern that
+ * shows loss, duplication and reordering, and small limits.
  *
  * Everything is static inline so that each test program takes only what it
  * uses (one executable per test source and backend).
  */
-#ifndef CH02_TEST_H
-#define CH02_TEST_H
+#ifndef CH03_TEST_H
+#define CH03_TEST_H
 
 #include "evq.h"
 #include "evq_testing.h"
@@ -75,6 +76,68 @@ static inline int ch03_read_available(evq_tcp *stream, char *buf, size_t capacit
             return rc;
         *len += n;
     }
+}
+
+/* Byte `i` of a test stream: depends on the position, so a lost, doubled or
+ * reordered byte anywhere changes what is seen from then on. */
+static inline unsigned char ch03_pattern(uint64_t i)
+{
+    uint64_t x = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+    x ^= x >> 29;
+    return (unsigned char)(x >> 11);
+}
+
+static inline void ch03_pattern_fill(unsigned char *buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = ch03_pattern(offset + i);
+}
+
+/* Index of the first byte of buf that is not the pattern at `offset`, or len. */
+static inline size_t ch03_pattern_mismatch(const unsigned char *buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != ch03_pattern(offset + i))
+            return i;
+    }
+    return len;
+}
+
+/* Limits small enough for a test to reach every edge quickly. */
+static inline evq_tcp_limits ch03_limits(size_t read_initial, size_t read_max, size_t write_high,
+                                         size_t write_low)
+{
+    evq_tcp_limits limits;
+    evq_tcp_limits_default(&limits);
+    limits.read_initial = read_initial;
+    limits.read_max = read_max;
+    limits.write_high = write_high;
+    limits.write_low = write_low;
+    return limits;
+}
+
+static inline evq_tcp_stats ch03_stats(const evq_tcp *stream)
+{
+    evq_tcp_stats stats;
+    memset(&stats, 0, sizeof stats);
+    CHECK_OK(evq_tcp_stats_get(stream, &stats));
+    return stats;
+}
+
+/* Send `len` pattern bytes from `offset` on a blocking socket. */
+static inline int ch03_send_pattern(evq_socket peer, size_t len, uint64_t offset)
+{
+    unsigned char chunk[4096];
+    while (len > 0) {
+        size_t part = len < sizeof chunk ? len : sizeof chunk;
+        ch03_pattern_fill(chunk, part, offset);
+        int rc = evq_net_send_all(peer, chunk, part);
+        if (rc != 0)
+            return rc;
+        offset += part;
+        len -= part;
+    }
+    return 0;
 }
 
 #endif

@@ -295,6 +295,66 @@ EVQ_TEST(a_closed_queue_is_eclosed)
     evq_poll_close(poll);
 }
 
+/* Chapter 3's calls: limits that break a rule, consuming more than is
+ * buffered, NULLs - each a code, nothing changed. */
+EVQ_TEST(buffered_stream_misuse_is_einval)
+{
+    evq_tcp_limits defaults;
+    evq_tcp_limits_default(&defaults);
+    CHECK_UINT(defaults.read_initial, ==, 4096);
+    CHECK_UINT(defaults.read_max, ==, 256 * 1024);
+    CHECK_UINT(defaults.write_high, ==, 1024 * 1024);
+    CHECK_UINT(defaults.write_low, ==, 256 * 1024);
+    evq_tcp_limits_default(NULL); /* ignored */
+
+    evq_poll *poll;
+    evq_tcp *stream;
+    evq_socket peer;
+    REQUIRE_OK(evq_poll_open(&poll));
+    REQUIRE_OK(ch03_pair(poll, &stream, &peer));
+    evq_tcp_limits bad[5] = {defaults, defaults, defaults, defaults, defaults};
+    bad[0].read_initial = 0;                   /* a buffer of nothing */
+    bad[1].read_max = defaults.read_initial - 1; /* a cap below the start */
+    bad[2].write_high = 0;                     /* a queue that takes nothing */
+    bad[3].write_low = defaults.write_high;    /* low must be below high */
+    bad[4].write_low = defaults.write_high + 1;
+    for (size_t i = 0; i < 5; i++)
+        CHECK_ERR(evq_tcp_set_limits(stream, &bad[i]), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_set_limits(stream, NULL), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_set_limits(NULL, &defaults), EVQ_EINVAL);
+    evq_tcp_limits smallest = ch03_limits(1, 1, 1, 0);
+    CHECK_OK(evq_tcp_set_limits(stream, &smallest)); /* the edges are allowed */
+
+    evq_tcp_stats stats;
+    CHECK_ERR(evq_tcp_stats_get(NULL, &stats), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_stats_get(stream, NULL), EVQ_EINVAL);
+
+    const void *data = &data;
+    size_t len = 7;
+    CHECK_ERR(evq_tcp_peek(NULL, &data, &len), EVQ_EINVAL);
+    CHECK(data == NULL && len == 0);
+    CHECK_ERR(evq_tcp_peek(stream, NULL, &len), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_peek(stream, &data, NULL), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_consume(NULL, 0), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_consume(stream, 1), EVQ_EINVAL); /* nothing is buffered */
+    CHECK_OK(evq_tcp_consume(stream, 0));
+    CHECK_ERR(evq_tcp_shutdown(NULL), EVQ_EINVAL);
+    CHECK_UINT(evq_tcp_queued(NULL), ==, 0);
+    evq_tcp_set_io_hook(NULL, NULL, NULL); /* ignored */
+
+    REQUIRE_OK(evq_net_send_all(peer, "abc", 3));
+    REQUIRE_OK(evq_register(poll, stream, 1, EVQ_READABLE));
+    evq_event event;
+    REQUIRE(ch03_wait_one(poll, &event, 5000));
+    REQUIRE_OK(evq_tcp_peek(stream, &data, &len));
+    CHECK_UINT(len, ==, 1); /* read_max is 1 now */
+    CHECK_ERR(evq_tcp_consume(stream, 2), EVQ_EINVAL); /* more than peek showed */
+    CHECK_OK(evq_tcp_consume(stream, 1));
+    evq_tcp_close(stream);
+    evq_socket_close(peer);
+    evq_poll_close(poll);
+}
+
 EVQ_TEST(streams_outliving_their_queue_are_eclosed)
 {
     evq_poll *poll, *other;
@@ -312,6 +372,11 @@ EVQ_TEST(streams_outliving_their_queue_are_eclosed)
     CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), EVQ_ECLOSED);
     CHECK_UINT(n, ==, 0);
     CHECK_ERR(evq_tcp_write(stream, "x", 1, &n), EVQ_ECLOSED);
+    const void *data;
+    size_t len;
+    CHECK_ERR(evq_tcp_peek(stream, &data, &len), EVQ_ECLOSED);
+    CHECK_ERR(evq_tcp_consume(stream, 0), EVQ_ECLOSED);
+    CHECK_ERR(evq_tcp_shutdown(stream), EVQ_ECLOSED);
     CHECK_ERR(evq_register(other, stream, 1, EVQ_READABLE), EVQ_EINVAL);
     evq_tcp_close(stream); /* frees it: ASan's leak check and valgrind see no leak */
     evq_socket_close(peer);
@@ -367,6 +432,7 @@ int main(int argc, char **argv)
         EVQ_CASE(unknown_streams_are_enoent),
         EVQ_CASE(a_stream_of_another_queue_is_einval),
         EVQ_CASE(a_closed_queue_is_eclosed),
+        EVQ_CASE(buffered_stream_misuse_is_einval),
         EVQ_CASE(streams_outliving_their_queue_are_eclosed),
         EVQ_CASE(connect_to_a_closed_port_is_econnrefused),
         EVQ_CASE(connect_by_name_resolves_localhost),

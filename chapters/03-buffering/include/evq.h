@@ -164,8 +164,10 @@ int evq_tcp_stats_get(const evq_tcp *stream, evq_tcp_stats *out);
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out);
 
 /* A listening stream on host:port (port 0: the system picks one; see
- * evq_tcp_local_port). READABLE on a listener means evq_tcp_accept will not
- * return EVQ_EWOULDBLOCK. Reads and writes on a listener are EVQ_EINVAL. */
+ * evq_tcp_local_port; backlog <= 0: the system's maximum, SOMAXCONN).
+ * READABLE on a listener means evq_tcp_accept will not return
+ * EVQ_EWOULDBLOCK; it is never WRITABLE (registering it so is EVQ_EINVAL).
+ * Reads, writes and shutdown on a listener are EVQ_EINVAL. */
 int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog, evq_tcp **out);
 int evq_tcp_local_port(const evq_tcp *stream, uint16_t *port);
 /* Take one pending connection: a new, non-blocking, unregistered stream on

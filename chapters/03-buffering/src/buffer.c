@@ -24,13 +24,11 @@ int read_buffer_reserve(struct read_buffer *rb, size_t read_initial, size_t read
     if (!rb->data) { /* lazily: a stream that never reads costs nothing */
         if (!(rb->data = malloc(read_initial)))
             return EVQ_ENOMEM;
-        rb->start = rb->end = 0;
         note_capacity(rb, read_initial);
     }
     if (rb->end == rb->capacity) {
         /* No room at the end. Slide the unread bytes to the front first:
-         * after a parser has consumed most of the block, that is all the
-         * room a fill needs, and it costs no allocation. */
+         * after a parser consumed most of the block, that is room enough. */
         size_t unread = rb->end - rb->start;
         if (rb->start > 0) {
             memmove(rb->data, rb->data + rb->start, unread);
@@ -43,7 +41,7 @@ int read_buffer_reserve(struct read_buffer *rb, size_t read_initial, size_t read
             size_t bigger = rb->capacity > read_max / 2 ? read_max : rb->capacity * 2;
             char *grown = realloc(rb->data, bigger);
             if (!grown && rb->end == rb->capacity)
-                return EVQ_ENOMEM;
+                return EVQ_ENOMEM; /* (with some room left, make do with it) */
             if (grown) {
                 rb->data = grown;
                 note_capacity(rb, bigger);

@@ -20,6 +20,7 @@ struct evq_poll {
     struct sys_poll *sys;
     evq_tcp *streams; /* every stream made on this queue and not yet closed */
     struct sys_event kernel_events[SYS_MAX_EVENTS]; /* one kernel wait's findings */
+    evq_tcp *ready_head; /* armed READABLE with bytes already buffered: see sys.h */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -78,6 +79,7 @@ int evq_poll_open(evq_poll **out)
 }
 
 static size_t deliver(evq_poll *poll, size_t got, evq_event *events);
+static size_t deliver_buffered(evq_poll *poll, evq_event *events, size_t capacity);
 
 /* One kernel wait, or what the test hook makes of it; then what it found,
  * turned into the caller's events (*n may be 0 when every kernel event was
@@ -87,6 +89,9 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
 {
     *n = 0;
     *woken = false;
+    /* A stream is ready in our own buffer: look at the kernel, do not sleep. */
+    if (poll->ready_head)
+        timeout_ms = 0;
     if (poll->wait_hook) {
         int rc = poll->wait_hook(poll->wait_hook_context, &timeout_ms);
         if (rc != 0)
@@ -97,8 +102,10 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
     size_t room = capacity < SYS_MAX_EVENTS ? capacity : SYS_MAX_EVENTS;
     size_t got = 0;
     int rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
-    if (rc == 0)
+    if (rc == 0) {
         *n = deliver(poll, got, events);
+        *n += deliver_buffered(poll, events + *n, capacity - *n);
+    }
     return rc;
 }
 
@@ -204,8 +211,11 @@ void evq_poll_close(evq_poll *poll)
 
     /* The streams belong to the caller, who closes them later: cut them
      * loose so that they never reach for this memory again. */
+    poll->ready_head = NULL;
     while (poll->streams) {
         evq_tcp *tcp = poll->streams;
+        tcp->on_ready_list = false;
+        tcp->ready_prev = tcp->ready_next = NULL;
         sys_deregister(poll->sys, tcp); /* armed by the caller, or for its write queue */
         sys_tcp_detach(tcp);
         tcp->registered = false;
@@ -223,6 +233,38 @@ void evq_poll_close(evq_poll *poll)
 
 /* ---- what the kernel is armed for, and what the caller hears ---- */
 
+/* The next read returns bytes (or EOF, or an error) without the kernel. */
+static bool read_is_ready(const evq_tcp *tcp)
+{
+    return read_buffer_length(&tcp->read_buf) > 0 || tcp->read_status != 0;
+}
+
+static void ready_list_add(evq_tcp *tcp)
+{
+    if (tcp->on_ready_list)
+        return;
+    tcp->on_ready_list = true;
+    tcp->ready_prev = NULL;
+    tcp->ready_next = tcp->poll->ready_head;
+    if (tcp->ready_next)
+        tcp->ready_next->ready_prev = tcp;
+    tcp->poll->ready_head = tcp;
+}
+
+static void ready_list_remove(evq_tcp *tcp)
+{
+    if (!tcp->on_ready_list)
+        return;
+    if (tcp->ready_prev)
+        tcp->ready_prev->ready_next = tcp->ready_next;
+    else
+        tcp->poll->ready_head = tcp->ready_next;
+    if (tcp->ready_next)
+        tcp->ready_next->ready_prev = tcp->ready_prev;
+    tcp->ready_prev = tcp->ready_next = NULL;
+    tcp->on_ready_list = false;
+}
+
 /* ANCHOR: interest */
 /* The kernel watches for what the caller armed, plus WRITABLE while bytes
  * are queued - whether or not the caller registered the stream at all:
@@ -235,9 +277,14 @@ static unsigned kernel_interests(const evq_tcp *tcp)
     return wanted;
 }
 
-/* Bring the kernel in line, with a system call only when something changed. */
+/* Bring the kernel in line, with a system call only when something changed.
+ * Bytes already in the read buffer are invisible to the kernel: a stream
+ * armed READABLE with some goes on the ready list, which the wait reports
+ * (level-style, as evq.h promises, without another receive). */
 static int update_kernel(evq_tcp *tcp)
 {
+    if ((tcp->caller_armed & EVQ_READABLE) && read_is_ready(tcp))
+        ready_list_add(tcp);
     unsigned wanted = kernel_interests(tcp);
     if (wanted == tcp->kernel_armed)
         return 0;
@@ -278,12 +325,11 @@ static uint32_t caller_readiness(evq_tcp *tcp, uint32_t kernel_ready)
 }
 
 /* ANCHOR: flush */
-/* Each kernel event: the kernel has disarmed the stream (one-shot). Send
- * what is queued if the socket has room (an error or hang-up, too: the
- * send then returns the error). Tell the caller what concerns it, which
- * uses up its arming; then arm the kernel again for whatever is still
- * wanted - the caller's arming untouched when the event was only the
- * queue's. */
+/* Each kernel event has disarmed its stream (one-shot). Send what is queued
+ * if the socket has room (on an error too: the send returns it). Tell the
+ * caller what concerns it, using up its arming; then re-arm the kernel for
+ * what is still wanted - the caller's arming untouched if the event was
+ * only the queue's. */
 static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
 {
     size_t out = 0;
@@ -298,13 +344,16 @@ static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
                 fail_writes(tcp, rc);
         }
         uint32_t ready = caller_readiness(tcp, kernel_ready);
-        if (ready != 0)
+        if (ready != 0) {
             tcp->caller_armed = 0;
-        /* A failed re-arm would leave the stream silent for good: tell the
-         * caller now, whose evq_reregister tries again and returns the code. */
+            ready_list_remove(tcp);
+        }
+        /* A failed re-arm would leave the stream silent: tell the caller,
+         * whose evq_reregister tries again and returns the code. */
         if (update_kernel(tcp) != 0 && ready == 0 && tcp->caller_armed != 0) {
             ready = EVQ_ERR | tcp->caller_armed;
             tcp->caller_armed = 0;
+            ready_list_remove(tcp);
         }
         if (ready != 0) {
             events[out].token = tcp->token;
@@ -315,6 +364,25 @@ static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
     return out;
 }
 /* ANCHOR_END: flush */
+
+/* Streams armed READABLE with bytes already buffered, as many as there is
+ * room for; the rest stay on the list for the next wait. */
+static size_t deliver_buffered(evq_poll *poll, evq_event *events, size_t capacity)
+{
+    size_t out = 0;
+    while (poll->ready_head && out < capacity) {
+        evq_tcp *tcp = poll->ready_head;
+        ready_list_remove(tcp);
+        if (!(tcp->caller_armed & EVQ_READABLE) || !read_is_ready(tcp))
+            continue; /* read dry, or disarmed, since it was put there */
+        events[out].token = tcp->token;
+        events[out].ready = EVQ_READABLE;
+        out++;
+        tcp->caller_armed = 0;
+        update_kernel(tcp); /* disarm the kernel's READABLE: reported already */
+    }
+    return out;
+}
 
 /* ---- registrations ---- */
 
@@ -351,6 +419,7 @@ int evq_register(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interes
     tcp->caller_armed = interests;
     if ((rc = update_kernel(tcp)) != 0) {
         tcp->caller_armed = 0;
+        ready_list_remove(tcp);
         return rc;
     }
     tcp->registered = true;
@@ -381,6 +450,7 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
         return EVQ_ENOENT;
     tcp->registered = false;
     tcp->caller_armed = 0;
+    ready_list_remove(tcp);
     return update_kernel(tcp); /* the write queue may still need WRITABLE */
 }
 
@@ -638,11 +708,9 @@ int evq_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
         tcp->write_error_told = true; /* told here: no event for it as well */
         return tcp->write_status;
     }
-    if (tcp->shutdown_requested)
-        return EVQ_EPIPE; /* as send() after shutdown(SHUT_WR) */
-    if (len == 0)
-        return 0;
-    /* Take what fits under write_high; nothing fits is the backpressure. */
+    if (tcp->shutdown_requested || len == 0)
+        return tcp->shutdown_requested ? EVQ_EPIPE : 0; /* EPIPE: as after SHUT_WR */
+    /* Take what fits under write_high: nothing fits is the backpressure. */
     bool was_empty = write_queue_empty(&tcp->write_queue);
     size_t taken = 0;
     if ((rc = write_queue_push(&tcp->write_queue, buf, len, tcp->limits.write_high, &taken)) != 0)
@@ -650,9 +718,8 @@ int evq_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
     if (taken == 0)
         return EVQ_EWOULDBLOCK;
     /* Send now what the kernel takes. If bytes were queued already, the
-     * kernel was full when they were (or a send is in flight): the wait
-     * flushes them when the kernel says WRITABLE, and asking again now
-     * would only cost a system call to hear EAGAIN. */
+     * kernel was full (or a send is in flight): the wait flushes them at
+     * WRITABLE, and asking now would only cost a call to hear EAGAIN. */
     if (was_empty && (rc = sys_tcp_flush(tcp)) != 0) {
         fail_writes(tcp, rc);
         tcp->write_error_told = true;
@@ -704,6 +771,7 @@ void evq_tcp_close(evq_tcp *tcp)
          * dup(), and kqueue implementations differ on whether close() drops
          * knotes. The write queue may have armed it without the caller. */
         sys_deregister(poll->sys, tcp);
+        ready_list_remove(tcp);
         if (tcp->prev)
             tcp->prev->next = tcp->next;
         else

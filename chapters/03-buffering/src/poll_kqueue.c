@@ -7,7 +7,7 @@
  * knote, one per (descriptor, filter), so a stream armed for READABLE and
  * WRITABLE is two knotes, and EV_ONESHOT deletes only the one that fired.
  * evq.h promises that an event disarms the whole stream, so the wait
- * (1) merges the read and write knotes of one stream into one evq_event,
+ * (1) merges the read and write knotes of one stream into one event,
  * and (2) deletes the knote that did not fire. `tcp->armed` tracks which
  * knotes exist, so that re-registering and deregistering delete exactly
  * those (EV_DELETE on a missing knote is an ENOENT error).
@@ -183,7 +183,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
     if (got < 0)
         return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: evq.c retries */
 
-    /* Pass 1: one evq_event per stream, even when both of its knotes fired.
+    /* Pass 1: one event per stream, even when both of its knotes fired.
      * Merging only shrinks the count, so it never exceeds `room`. */
     size_t out = 0;
     for (int i = 0; i < got; i++) {

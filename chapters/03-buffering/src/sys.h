@@ -60,6 +60,11 @@ struct evq_tcp {
     evq_token token;
     unsigned interests;    /* as last registered */
     unsigned caller_armed; /* what the caller armed and has not yet been told about */
+    /* On the queue's list of streams armed READABLE whose next read would
+     * not block without the kernel's help (bytes in read_buf, or a final
+     * status): the kernel cannot see our buffer, so evq.c reports these. */
+    bool on_ready_list;
+    evq_tcp *ready_prev, *ready_next;
     /* The kernel's side. `kernel_armed` (evq.c): what the kernel was last
      * armed for by sys_arm and has not reported yet (0 after an event: one
      * kernel event disarms the whole stream, on every backend). */

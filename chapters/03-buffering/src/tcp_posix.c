@@ -208,10 +208,10 @@ int sys_tcp_listen(struct sys_poll *sys, const char *host, uint16_t port, int ba
 }
 
 /* ANCHOR: accept */
-/* The accepted socket must be non-blocking and close-on-exec before anyone
- * can use it: accept4() sets both in the same call (Linux, FreeBSD 10+).
- * Elsewhere (macOS) accept() and two fcntl() calls; a program that forks
- * from another thread in between could leak the descriptor to its child. */
+/* The accepted socket must be non-blocking (Linux does not inherit it from
+ * the listener) and close-on-exec: accept4() sets both in the same call.
+ * Elsewhere (macOS) accept() and two fcntl() calls; a fork from another
+ * thread in between could leak the descriptor to the child. */
 static int accept_nonblocking(int listener)
 {
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
