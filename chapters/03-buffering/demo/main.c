@@ -9,10 +9,10 @@
  */
 #include "evq.h"
 
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_delay_server.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,19 +117,6 @@ static int usage(FILE *to, const char *program, int status)
     return status;
 }
 
-static bool parse_number(const char *text, double low, double high, double *out)
-{
-    if (!text || !*text)
-        return false;
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || *end != '\0' || !(value > low) || value > high)
-        return false;
-    *out = value;
-    return true;
-}
-
 static int send_requests(evq_poll *poll, const char *host, uint16_t port, struct request *requests)
 {
     for (int i = 0; i < REQUESTS; i++) {
@@ -166,7 +153,8 @@ int main(int argc, char **argv)
         if (*p == '/' || *p == '\\')
             program = p + 1;
     }
-    double scale = 1.0, port_value = 0;
+    double scale = 1.0;
+    unsigned long port_value = 0;
     const char *host = "127.0.0.1";
     bool host_given = false;
     for (int i = 1; i < argc; i++) {
@@ -183,9 +171,8 @@ int main(int argc, char **argv)
         if (host_opt && value && *value) {
             host = value;
             host_given = true;
-        } else if (host_opt || (scale_opt && !parse_number(value, 0.0, 10.0, &scale)) ||
-                   (port_opt && (!parse_number(value, 0.0, 65535.0, &port_value) ||
-                                 port_value != (double)(long)port_value))) {
+        } else if (host_opt || (scale_opt && !evq_parse_double(value, 0.0, 10.0, &scale)) ||
+                   (port_opt && !evq_parse_ulong(value, 1, 65535, &port_value))) {
             fprintf(stderr, "%s: %s needs %s, got '%s'\n", program, arg,
                     scale_opt  ? "a number above 0 and at most 10"
                     : port_opt ? "a port number from 1 to 65535"

@@ -10,10 +10,10 @@
 #endif
 #include "http_server.h"
 
+#include "evq_args.h"
 #include "evq_clock.h"
 #include "evq_thread.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,19 +97,6 @@ static int usage(FILE *to, const char *program, int status)
     return status;
 }
 
-static bool parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-    if (!text || text[0] < '0' || text[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     const char *program = argc > 0 && argv[0] ? argv[0] : "ch03_server";
@@ -141,7 +128,7 @@ int main(int argc, char **argv)
         }
         const char *value = i + 1 < argc ? argv[++i] : NULL;
         unsigned long number = 0;
-        if (!parse_number(value, options[which].min, options[which].max, &number)) {
+        if (!evq_parse_ulong(value, options[which].min, options[which].max, &number)) {
             fprintf(stderr, "%s: %s needs %s, got '%s'\n", program, arg, options[which].wants,
                     value ? value : "");
             return 2;
