@@ -154,6 +154,31 @@ int http_parser_init(http_parser *parser, size_t max_head)
     return 0;
 }
 
+/* A complete line, data[line_start, end) with its line ending. */
+static int take_line(http_parser *parser, const char *data, size_t end, http_request *request,
+                     http_error *error)
+{
+    size_t start = parser->line_start, text_end = end - 1;
+    if (text_end > start && data[text_end - 1] == '\r')
+        text_end--;
+    parser->line_start = end;
+    if (memchr(data + start, '\r', text_end - start))
+        return refuse(parser, error, 400, "a CR that does not end a line");
+    if (text_end == start && parser->seen_request_line) { /* the empty line: done */
+        parser->finished = true;
+        *request = parser->request;
+        request->head_length = end;
+        request->keep_alive =
+            !parser->says_close && (request->minor_version >= 1 || parser->says_keep_alive);
+        return HTTP_PARSE_COMPLETE;
+    }
+    if (text_end == start)
+        return HTTP_PARSE_NEED_MORE; /* empty lines before the request line are skipped */
+    if (!parser->seen_request_line)
+        return take_request_line(parser, data, start, text_end, error);
+    return take_header_line(parser, data, start, text_end, error);
+}
+
 /* ANCHOR: parse_resume */
 int http_parse(http_parser *parser, const char *data, size_t length, http_request *request,
                http_error *error)
@@ -170,27 +195,7 @@ int http_parse(http_parser *parser, const char *data, size_t length, http_reques
         parser->scanned = end; /* the next call starts here, not at 0 */
         if (!newline || end > parser->max_head)
             break;
-        size_t start = parser->line_start, text_end = end - 1;
-        if (text_end > start && data[text_end - 1] == '\r')
-            text_end--;
-        parser->line_start = end;
-        if (memchr(data + start, '\r', text_end - start))
-            return refuse(parser, error, 400, "a CR that does not end a line");
-        int result = HTTP_PARSE_NEED_MORE;
-        if (text_end == start && parser->seen_request_line) { /* the empty line: done */
-            parser->finished = true;
-            *request = parser->request;
-            request->head_length = end;
-            request->keep_alive =
-                !parser->says_close && (request->minor_version >= 1 || parser->says_keep_alive);
-            return HTTP_PARSE_COMPLETE;
-        } else if (text_end == start) {
-            continue; /* empty lines before the request line are skipped */
-        } else if (!parser->seen_request_line) {
-            result = take_request_line(parser, data, start, text_end, error);
-        } else {
-            result = take_header_line(parser, data, start, text_end, error);
-        }
+        int result = take_line(parser, data, end, request, error);
         if (result != HTTP_PARSE_NEED_MORE)
             return result;
     }

@@ -3,10 +3,10 @@
  * empty line), nothing else.
  *
  * Resumable means: the caller hands it the bytes received so far - all of
- * them, from the first byte of the head, as evq_tcp_peek() shows them - and
- * the parser carries on from where it stopped last time. It keeps positions
- * (offsets from the start of the head), never pointers: the bytes may have
- * moved since the last call (the stream's buffer grows by reallocation).
+ * them, from the first byte of the head (the server keeps them in the
+ * connection's pending record) - and the parser carries on from where it
+ * stopped last time. It keeps positions (offsets from the start of the
+ * head), never pointers, so the caller may move the bytes between calls.
  * Each byte is searched once however the head is cut into pieces.
  *
  * What it accepts (where HTTP leaves a choice, the simpler strict one):
