@@ -125,7 +125,9 @@ static int post_accept(struct sys_stream *listener, struct iocp_accept *slot)
     iocp_started(listener->poll, &slot->op);
     return 0;
 }
+/* ANCHOR_END: accept_ex */
 
+/* ANCHOR: accept_done */
 static void accept_completed(struct sys_stream *listener, struct iocp_accept *slot, int status)
 {
     /* The accepted socket knows nothing of its listener until told: without
@@ -147,7 +149,7 @@ static void accept_completed(struct sys_stream *listener, struct iocp_accept *sl
     if (status != EVQ_ECANCELED && post_accept(listener, slot) != 0)
         listener->read_status = status;
 }
-/* ANCHOR_END: accept_ex */
+/* ANCHOR_END: accept_done */
 
 int sys_tcp_listen(struct sys_poll *sys, const char *host, uint16_t port, int backlog,
                    evq_tcp *tcp)
@@ -227,6 +229,22 @@ int sys_tcp_accept(struct sys_poll *sys, evq_tcp *listener_tcp, evq_tcp *tcp)
     return rc;
 }
 
+/* Count one receive or send call and let the test hook see it first. The
+ * hook's EINTR stands for a call interrupted before it moved a byte: it is
+ * counted, and made again. */
+static int before_call(evq_tcp *tcp, enum evq_io_direction direction, size_t *len)
+{
+    for (;;) {
+        if (direction == EVQ_IO_RECEIVE)
+            tcp->receive_calls++;
+        else
+            tcp->send_calls++;
+        int rc = sys_io_hook(tcp, direction, len);
+        if (rc != EVQ_EINTR)
+            return rc;
+    }
+}
+
 /* ---- receiving ---- */
 
 /* ANCHOR: fill */
@@ -244,10 +262,7 @@ static int fill_from_socket(evq_tcp *tcp)
             return rc; /* full: the reader consumes first */
         if (len > INT_MAX)
             len = INT_MAX;
-        tcp->receive_calls++;
-        if ((rc = sys_io_hook(tcp, EVQ_IO_RECEIVE, &len)) == EVQ_EINTR)
-            continue;
-        if (rc != 0)
+        if ((rc = before_call(tcp, EVQ_IO_RECEIVE, &len)) != 0)
             return rc;
         int got = recv(tcp->socket, space, (int)len, 0);
         if (got > 0) {
@@ -265,61 +280,55 @@ static int fill_from_socket(evq_tcp *tcp)
 }
 /* ANCHOR_END: fill */
 
-/* ANCHOR: zero_byte */
-/* The doorbell. With zero_byte_receive the kernel is lent nothing: a
- * WSARecv of 0 bytes completes when data (or the FIN, or an error) has
- * arrived, and the read buffer is allocated only then - an idle connection
- * pins no memory at all, and the buffer it had is given back here. Without
- * it, the receive goes into the read buffer, which the kernel then owns
- * until the completion: the first bytes land without a copy, at the price
- * of read_initial bytes pinned for as long as the peer is silent. */
-void iocp_start_receive(struct sys_stream *stream)
+/* WSARecv into stream->receive_buffer (len 0: the doorbell alone). */
+static int post_receive(struct sys_stream *stream, size_t len)
 {
-    evq_tcp *tcp = stream->tcp;
-    if (stream->receive.in_flight || stream->accepts || stream->read_status != 0 ||
-        tcp->read_status != 0 || read_buffer_length(&tcp->read_buf) > 0)
-        return; /* already waiting, a listener, ended, or data still unread */
     struct iocp_op *op = &stream->receive;
-    size_t len = 0;
-    if (tcp->limits.zero_byte_receive) {
-        static char nowhere; /* a valid address for a buffer of 0 bytes */
-        read_buffer_release(&tcp->read_buf); /* empty: nothing to keep */
-        stream->receive_buffer.buf = &nowhere;
-    } else {
-        int rc = read_buffer_reserve(&tcp->read_buf, tcp->limits.read_initial,
-                                     tcp->limits.read_max, &stream->receive_buffer.buf, &len);
-        if (rc != 0) {
-            stream->read_status = rc;
-            return;
-        }
-    }
-    for (;;) {
-        tcp->receive_calls++;
-        int rc = sys_io_hook(tcp, EVQ_IO_RECEIVE, &len);
-        if (rc == EVQ_EINTR)
-            continue;
-        if (rc != 0) {
-            stream->read_status = rc;
-            return;
-        }
-        break;
-    }
     memset(&op->overlapped, 0, sizeof op->overlapped);
     stream->receive_buffer.len = (ULONG)len;
     op->flags = 0;
-    if (WSARecv(tcp->socket, &stream->receive_buffer, 1, NULL, &op->flags, &op->overlapped,
-                NULL) != 0) {
+    if (WSARecv(stream->tcp->socket, &stream->receive_buffer, 1, NULL, &op->flags,
+                &op->overlapped, NULL) != 0) {
         int error = WSAGetLastError();
-        if (error != WSA_IO_PENDING) { /* not started: no completion will come */
-            stream->read_status = evq_error_from_wsa(error);
-            return;
-        }
+        if (error != WSA_IO_PENDING) /* not started: no completion will come */
+            return evq_error_from_wsa(error);
     }
     /* Started (at once or pending: the packet comes through the port
      * either way). Marking it after the call is no race: only a wait, on
      * this same thread, can dequeue the packet. */
     op->lent = len;
     iocp_started(stream->poll, op);
+    return 0;
+}
+
+/* ANCHOR: zero_byte */
+/* The doorbell. With zero_byte_receive the kernel is lent nothing: a
+ * WSARecv of 0 bytes completes when data (or the FIN, or an error) has
+ * arrived, the buffer is allocated only then, and the one an idle stream
+ * had is given back here: it pins no memory at all. Without it, the
+ * receive goes into the read buffer, which the kernel owns until the
+ * completion: the first bytes land without a copy, but read_initial bytes
+ * stay pinned for as long as the peer is silent. */
+void iocp_start_receive(struct sys_stream *stream)
+{
+    evq_tcp *tcp = stream->tcp;
+    if (stream->receive.in_flight || stream->accepts || stream->read_status != 0 ||
+        tcp->read_status != 0 || read_buffer_length(&tcp->read_buf) > 0)
+        return; /* already waiting, a listener, ended, or data still unread */
+    static char nowhere; /* a valid address for a buffer of 0 bytes */
+    size_t len = 0;
+    int rc = 0;
+    if (tcp->limits.zero_byte_receive) {
+        read_buffer_release(&tcp->read_buf); /* empty: nothing to keep */
+        stream->receive_buffer.buf = &nowhere;
+    } else {
+        rc = read_buffer_reserve(&tcp->read_buf, tcp->limits.read_initial, tcp->limits.read_max,
+                                 &stream->receive_buffer.buf, &len);
+    }
+    if (rc == 0 && (rc = before_call(tcp, EVQ_IO_RECEIVE, &len)) == 0)
+        rc = post_receive(stream, len);
+    if (rc != 0)
+        stream->read_status = rc; /* reported by the next fill, after the bytes before it */
 }
 /* ANCHOR_END: zero_byte */
 
@@ -372,24 +381,22 @@ int sys_tcp_fill(evq_tcp *tcp)
 /* ---- sending ---- */
 
 /* ANCHOR: send_queue */
-/* One overlapped WSASend of the queue's first segments, unless one is in
- * flight. The chunks are not copied: the queue never moves queued bytes,
- * and it pops them only when the completion says they were sent. */
+/* One overlapped WSASend of the queue's first segments. The chunks are not
+ * copied: the queue never moves queued bytes, and pops them only once the
+ * kernel is done with them - at once if the send completed at once (its
+ * packet still comes through the port: the OVERLAPPED stays lent until
+ * then), else when the completion is dequeued. */
 static int start_send(evq_tcp *tcp)
 {
     struct sys_stream *stream = tcp->sys;
     struct write_segment segments[SYS_SEND_SEGMENTS];
     size_t count = write_queue_segments(&tcp->write_queue, segments, SYS_SEND_SEGMENTS);
-    size_t total = 0;
+    size_t total = 0, lent = 0, used = 0;
     for (size_t i = 0; i < count; i++)
         total += segments[i].len;
-    int rc;
-    do {
-        tcp->send_calls++;
-    } while ((rc = sys_io_hook(tcp, EVQ_IO_SEND, &total)) == EVQ_EINTR);
-    if (rc != 0)
-        return rc;
-    size_t lent = 0, used = 0;
+    int rc = before_call(tcp, EVQ_IO_SEND, &total);
+    if (rc != 0) /* the hook's EWOULDBLOCK: a full socket, try at the next WRITABLE */
+        return rc == EVQ_EWOULDBLOCK ? 0 : rc;
     for (; used < count && lent < total; used++) { /* the hook may have lowered total */
         size_t len = segments[used].len < total - lent ? segments[used].len : total - lent;
         stream->send_buffers[used].buf = (char *)segments[used].data;
@@ -398,16 +405,26 @@ static int start_send(evq_tcp *tcp)
     }
     struct iocp_op *op = &stream->send;
     memset(&op->overlapped, 0, sizeof op->overlapped);
+    bool pending = false;
     if (WSASend(tcp->socket, stream->send_buffers, (DWORD)used, NULL, 0, &op->overlapped,
                 NULL) != 0) {
         int error = WSAGetLastError();
+        if (error == WSAEWOULDBLOCK) /* "too many outstanding overlapped I/O requests" */
+            return 0;                /* nothing started: the next WRITABLE tries again */
         if (error != WSA_IO_PENDING)
             return evq_error_from_wsa(error); /* WSAECONNRESET... never a signal here */
+        pending = true;
     }
     op->lent = lent;
     iocp_started(stream->poll, op);
+    DWORD sent = 0, flags = 0;
+    if (!pending && WSAGetOverlappedResult(tcp->socket, &op->overlapped, &sent, FALSE, &flags)) {
+        write_queue_pop(&tcp->write_queue, sent < lent ? sent : lent); /* taken now */
+        op->lent = 0;
+    }
     return 0;
 }
+/* ANCHOR_END: send_queue */
 
 static int send_fin_if_drained(evq_tcp *tcp)
 {
@@ -419,18 +436,22 @@ static int send_fin_if_drained(evq_tcp *tcp)
 
 int sys_tcp_flush(evq_tcp *tcp)
 {
-    if (tcp->sys->send.in_flight)
-        return 0; /* its completion pops its bytes; the wait then sends the rest */
-    if (!write_queue_empty(&tcp->write_queue))
-        return start_send(tcp);
-    return send_fin_if_drained(tcp);
+    /* With a send in flight, its packet must come back before the next
+     * WSASend (one OVERLAPPED); the wait then sends the rest. The FIN does
+     * not wait for the packet: an empty queue means the kernel took it all. */
+    int rc = 0;
+    if (!write_queue_empty(&tcp->write_queue) && !tcp->sys->send.in_flight)
+        rc = start_send(tcp);
+    return rc != 0 ? rc : send_fin_if_drained(tcp);
 }
 
+/* ANCHOR: send_done */
 static void send_completed(struct sys_stream *stream, int status, DWORD bytes, size_t lent)
 {
     evq_tcp *tcp = stream->tcp;
     /* Only what the kernel says it sent leaves the queue (a short send
-     * leaves the rest at the front, for the next WSASend). */
+     * leaves the rest at the front, for the next WSASend); lent is 0 when
+     * start_send popped the bytes already. */
     write_queue_pop(&tcp->write_queue, bytes < lent ? bytes : lent);
     if (status == 0)
         status = send_fin_if_drained(tcp);
@@ -439,7 +460,7 @@ static void send_completed(struct sys_stream *stream, int status, DWORD bytes, s
         write_queue_clear(&tcp->write_queue);
     }
 }
-/* ANCHOR_END: send_queue */
+/* ANCHOR_END: send_done */
 
 void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes)
 {
