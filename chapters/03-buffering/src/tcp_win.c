@@ -380,12 +380,12 @@ int sys_tcp_fill(evq_tcp *tcp)
 
 /* ---- sending ---- */
 
-/* ANCHOR: send_queue */
 /* One overlapped WSASend of the queue's first segments. The chunks are not
  * copied: the queue never moves queued bytes, and pops them only once the
  * kernel is done with them - at once if the send completed at once (its
  * packet still comes through the port: the OVERLAPPED stays lent until
  * then), else when the completion is dequeued. */
+/* ANCHOR: send_queue */
 static int start_send(evq_tcp *tcp)
 {
     struct sys_stream *stream = tcp->sys;
