@@ -21,6 +21,9 @@ static void drain_run(void *arg)
     struct drain *d = arg;
     static unsigned char sink[65536];
     d->first_mismatch = SIZE_MAX;
+    /* A FIN that never comes ends the test with an error, not a hang. */
+    if ((d->status = evq_socket_set_recv_timeout(d->peer, 20000)) != 0)
+        return;
     for (;;) {
         size_t n = 0;
         if ((d->status = evq_net_recv(d->peer, sink, sizeof sink, &n)) != 0 || n == 0)
@@ -33,10 +36,12 @@ static void drain_run(void *arg)
 }
 
 /* Write pattern bytes from *written on until the stream refuses
- * (EVQ_EWOULDBLOCK) or `limit` bytes in all; returns the last code. */
+ * (EVQ_EWOULDBLOCK) or `limit` bytes in all; returns the last code. 48 KiB
+ * a write: not a divisor of the caps, so the write that fills the queue is
+ * cut short on every backend. */
 static int write_until_full(evq_tcp *stream, size_t *written, size_t limit, int *partial)
 {
-    unsigned char chunk[65536];
+    unsigned char chunk[48 * 1024];
     while (*written < limit) {
         size_t want = limit - *written < sizeof chunk ? limit - *written : sizeof chunk;
         ch03_pattern_fill(chunk, want, *written);
@@ -106,12 +111,14 @@ EVQ_TEST(the_rest_of_a_partial_write_is_queued_and_sent_by_the_queue)
 
 /* ---- a slow socket, made with the io hook ---- */
 
-/* Each flush gets one send of at most `cap` bytes; the next send says the
- * socket is full (EVQ_EWOULDBLOCK, as EAGAIN would), so the queue drains
- * by `cap` bytes per kernel WRITABLE. Then `interruptions` EVQ_EINTR, a
- * reset after `reset_after_calls` sends (0: never). */
+/* First `interruptions` EVQ_EINTR; sends of at most `cap` bytes (0: any);
+ * a reset after `reset_after_calls` sends (0: never). With `fill_up`, each
+ * capped send is followed by one that says the socket is full
+ * (EVQ_EWOULDBLOCK, as EAGAIN would), so a readiness backend's queue drains
+ * by `cap` bytes per kernel WRITABLE: a slow socket. */
 struct send_hook {
     size_t cap;
+    bool fill_up;
     bool full; /* the last send went through: the next one finds the socket full */
     int interruptions;
     int reset_after_calls;
@@ -130,23 +137,27 @@ static int on_send(void *context, enum evq_io_direction direction, size_t *len)
     }
     if (hook->reset_after_calls > 0 && hook->calls > hook->reset_after_calls)
         return EVQ_ECONNRESET;
-    if (hook->cap > 0) {
-        if (hook->full) {
-            hook->full = false;
-            return EVQ_EWOULDBLOCK;
-        }
-        hook->full = true;
-        if (*len > hook->cap)
-            *len = hook->cap;
+    if (hook->fill_up && hook->full) {
+        hook->full = false;
+        return EVQ_EWOULDBLOCK;
     }
+    hook->full = true;
+    if (hook->cap > 0 && *len > hook->cap)
+        *len = hook->cap;
     return 0;
 }
+
+#ifndef _WIN32
+/* The next three cases make a slow socket with the hook's `fill_up`: they
+ * are about a readiness backend's kernel WRITABLE. On IOCP no send reports
+ * a full socket (the kernel keeps the buffer and completes later), so
+ * test_iocp.c holds the IOCP side of these promises. */
 
 /* Backpressure: WRITABLE comes once the queue has drained to write_low,
  * not at the first moment the socket takes a byte. Catches a queue that
  * passes the kernel's WRITABLE straight on (the writer would be woken
  * after every 4 KiB, with the queue still nearly full). */
-EVQ_TEST(writable_comes_when_the_queue_is_down_to_write_low)
+EVQ_TEST_POSIX(writable_comes_when_the_queue_is_down_to_write_low)
 {
     enum { HIGH = 64 * 1024, LOW = 16 * 1024, CAP = 4096 };
     evq_poll *poll;
@@ -156,7 +167,7 @@ EVQ_TEST(writable_comes_when_the_queue_is_down_to_write_low)
     REQUIRE_OK(ch03_pair(poll, &stream, &peer));
     evq_tcp_limits limits = ch03_limits(4096, 65536, HIGH, LOW);
     REQUIRE_OK(evq_tcp_set_limits(stream, &limits));
-    struct send_hook hook = {.cap = CAP};
+    struct send_hook hook = {.cap = CAP, .fill_up = true};
     evq_tcp_set_io_hook(stream, on_send, &hook);
     size_t written = 0;
     REQUIRE_ERR(write_until_full(stream, &written, (size_t)1 << 20, NULL), EVQ_EWOULDBLOCK);
@@ -199,7 +210,7 @@ static int count_waits(void *context, int *timeout_ms)
  * flush that reports to the caller or disarms it (the "x" would never be
  * reported), and WRITABLE left on after draining (the 200 ms wait would
  * spin through many kernel calls on an always-writable socket). */
-EVQ_TEST(flushes_keep_the_callers_arming_and_stop_when_drained)
+EVQ_TEST_POSIX(flushes_keep_the_callers_arming_and_stop_when_drained)
 {
     evq_poll *poll;
     evq_tcp *stream;
@@ -207,7 +218,7 @@ EVQ_TEST(flushes_keep_the_callers_arming_and_stop_when_drained)
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch03_pair(poll, &stream, &peer));
     REQUIRE_OK(evq_register(poll, stream, 9, EVQ_READABLE));
-    struct send_hook hook = {.cap = 4096};
+    struct send_hook hook = {.cap = 4096, .fill_up = true};
     evq_tcp_set_io_hook(stream, on_send, &hook);
     size_t written = 0;
     REQUIRE_OK(write_until_full(stream, &written, 64 * 1024, NULL));
@@ -234,6 +245,8 @@ EVQ_TEST(flushes_keep_the_callers_arming_and_stop_when_drained)
     evq_poll_close(poll);
 }
 
+#endif
+
 /* A signal during send() is not an error. Catches a write that returns
  * EVQ_EINTR, or turns it into the stream's write error. */
 EVQ_TEST(interrupted_sends_are_retried)
@@ -250,8 +263,10 @@ EVQ_TEST(interrupted_sends_are_retried)
     size_t n = 0;
     CHECK_OK(evq_tcp_write(stream, data, sizeof data, &n));
     CHECK_UINT(n, ==, sizeof data);
-    CHECK_UINT(evq_tcp_queued(stream), ==, 0); /* sent at once, after the retries */
-    CHECK_UINT(ch03_stats(stream).send_calls, ==, 4);
+    wait_until_drained(poll, stream, 5000);
+    CHECK_UINT(evq_tcp_queued(stream), ==, 0);
+    CHECK_INT(hook.interruptions, ==, 0);
+    CHECK_UINT(ch03_stats(stream).send_calls, >=, 4); /* the interrupted three count */
     unsigned char got[sizeof data];
     size_t received = 0;
     while (received < sizeof got) {
@@ -292,18 +307,19 @@ EVQ_TEST(partial_sends_are_completed_in_order)
     evq_poll_close(poll);
 }
 
+#ifndef _WIN32
 /* A send that fails in the background (during a wait, the peer reset) is
  * reported once, as EVQ_ERR in one event, then by every write; the queue's
  * memory is freed at once. Catches an error that is lost (no event), one
  * reported at every re-arm, and a queue kept for a dead connection. */
-EVQ_TEST(a_background_send_failure_is_reported_once)
+EVQ_TEST_POSIX(a_background_send_failure_is_reported_once)
 {
     evq_poll *poll;
     evq_tcp *stream;
     evq_socket peer;
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch03_pair(poll, &stream, &peer));
-    struct send_hook hook = {.cap = 4096, .reset_after_calls = 2};
+    struct send_hook hook = {.cap = 4096, .fill_up = true, .reset_after_calls = 2};
     evq_tcp_set_io_hook(stream, on_send, &hook);
     size_t written = 0;
     REQUIRE_OK(write_until_full(stream, &written, 64 * 1024, NULL)); /* 4 KiB sent, 60 queued */
@@ -332,7 +348,6 @@ EVQ_TEST(a_background_send_failure_is_reported_once)
     evq_poll_close(poll);
 }
 
-#ifndef _WIN32
 /* The same with a real reset (POSIX: Wine sends a FIN instead, see
  * evq_net.h): a peer that resets while the queue is full. */
 EVQ_TEST_POSIX(a_peer_reset_while_the_queue_is_full)
@@ -583,14 +598,14 @@ int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
         EVQ_CASE(the_rest_of_a_partial_write_is_queued_and_sent_by_the_queue),
+#ifndef _WIN32
         EVQ_CASE(writable_comes_when_the_queue_is_down_to_write_low),
         EVQ_CASE(flushes_keep_the_callers_arming_and_stop_when_drained),
-        EVQ_CASE(interrupted_sends_are_retried),
-        EVQ_CASE(partial_sends_are_completed_in_order),
         EVQ_CASE(a_background_send_failure_is_reported_once),
-#ifndef _WIN32
         EVQ_CASE(a_peer_reset_while_the_queue_is_full),
 #endif
+        EVQ_CASE(interrupted_sends_are_retried),
+        EVQ_CASE(partial_sends_are_completed_in_order),
         EVQ_CASE(shutdown_sends_the_fin_after_the_queue_and_keeps_reading),
         EVQ_CASE(echo_16_mib_with_backpressure_both_ways),
     };
