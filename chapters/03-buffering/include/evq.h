@@ -16,8 +16,9 @@
  *
  * - One-shot. After an event, the stream is disarmed - for every interest,
  *   not only the one that fired - until evq_reregister() arms it again.
- *   Each arming produces at most one event. Readiness is level-style: a
- *   stream re-armed while its data is still unread is reported again.
+ *   Each arming produces at most one event. A stream re-armed with
+ *   something its caller has not seen yet is reported again at once; one
+ *   re-armed with nothing new sleeps until something new comes.
  * - wait() writes at most `capacity` events; more ready streams are reported
  *   by the next calls. A timeout is rounded up to whole milliseconds, -1
  *   waits for ever, 0 only looks. An interrupted wait (a signal on POSIX, an
@@ -25,8 +26,14 @@
  *   returns with *n == 0 before its timeout was woken by evq_poll_wake().
  * - A token is any 64-bit value, 0 and UINT64_MAX included: it comes back
  *   untouched. The waker is not a token and never shows up as an event.
- * - EVQ_READABLE: a read (or, on a listener, an accept) will not return
- *   EVQ_EWOULDBLOCK (it returns data, EVQ_EOF or the connection's error).
+ * - EVQ_READABLE: something the caller has not seen - bytes no peek has
+ *   shown yet - or the end: EVQ_EOF or the connection's error (reported
+ *   every time the stream is armed, as the kernel keeps a socket at its
+ *   end readable). A read (on a listener, an accept) will not return
+ *   EVQ_EWOULDBLOCK. Bytes a peek has shown and the caller left in the
+ *   buffer do not count: a parser that needs more re-arms and sleeps until
+ *   more comes (were they counted, it would be woken at once, for ever).
+ *   One exception, read_api below: a full buffer is READABLE every time.
  *   EVQ_WRITABLE: the write queue has room (it holds write_low bytes or
  *   fewer), so a write takes bytes. EVQ_HUP: the peer has closed its side
  *   (reads return EVQ_EOF once the data before it is read). EVQ_ERR: the
@@ -149,7 +156,7 @@ typedef struct evq_tcp_stats {
     size_t read_buffered;      /* bytes received and not yet consumed */
     size_t read_capacity;      /* bytes allocated for the read buffer now (0: none) */
     size_t read_capacity_peak; /* the most it was ever */
-    size_t write_queued;       /* bytes taken by evq_tcp_write and not yet sent */
+    size_t write_queued;       /* bytes taken by evq_tcp_write, not yet confirmed sent */
     size_t write_queued_peak;  /* the most it was ever (never above write_high) */
     size_t kernel_lent;        /* IOCP: bytes of buffer the kernel owns now; 0 elsewhere */
     uint64_t receive_calls;    /* recv/WSARecv calls made, EINTR retries included */
@@ -176,21 +183,29 @@ int evq_tcp_local_port(const evq_tcp *stream, uint16_t *port);
 int evq_tcp_accept(evq_tcp *listener, evq_tcp **out);
 
 /* ANCHOR: read_api */
-/* Reading. The stream keeps its own buffer: a read first fills it from the
- * socket until the socket would block (or the buffer is full at read_max),
- * then hands out what is buffered. EOF and errors come after the data
- * before them, and then every time. */
+/* Reading. The stream keeps its own buffer: a fill moves bytes from the
+ * socket into it until the socket would block (or the buffer is full at
+ * read_max). EOF and errors come after the data before them, and then
+ * every time. The stream also remembers which buffered bytes the caller
+ * has been shown: READABLE reports only what it has not seen, so a parser
+ * can leave half a message in place and sleep until the rest comes. */
 
-/* Copy up to len (> 0) buffered bytes into buf. EVQ_EWOULDBLOCK: nothing to
- * read now (wait for EVQ_READABLE); EVQ_EOF: the peer shut down writing. */
+/* Copy up to len (> 0) buffered bytes into buf; copied bytes are consumed.
+ * EVQ_EWOULDBLOCK: nothing to read now - wait for EVQ_READABLE (once the
+ * socket was found empty, the library does not ask it again until the
+ * kernel says it is readable); EVQ_EOF: the peer shut down writing. */
 int evq_tcp_read(evq_tcp *stream, void *buf, size_t len, size_t *n);
 
-/* Fill, then show every buffered byte without copying: *data stays valid
- * until the next call on this stream. A parser looks, then consumes what it
- * used; what it leaves stays for the next turn. Same codes as a read. */
+/* Fill, then show every buffered byte without copying, and mark them seen:
+ * *data stays valid until the next call on this stream. Same codes as a
+ * read. */
 int evq_tcp_peek(evq_tcp *stream, const void **data, size_t *len);
 /* Drop the first n buffered bytes (n <= what peek showed: else EVQ_EINVAL).
- * An emptied buffer shrinks back (the memory an idle stream costs). */
+ * A buffer full at read_max whose bytes were all seen cannot take new ones,
+ * so waiting for them would never end: it is READABLE at once every time
+ * it is armed. Consume, or give up on a message that large. An emptied
+ * buffer shrinks back to read_initial once the socket is found empty (an
+ * idle stream costs that); a stream that keeps receiving keeps its size. */
 int evq_tcp_consume(evq_tcp *stream, size_t n);
 /* ANCHOR_END: read_api */
 
@@ -208,7 +223,8 @@ int evq_tcp_consume(evq_tcp *stream, size_t n);
  * reset) is returned here, and as EVQ_ERR in one event. */
 int evq_tcp_write(evq_tcp *stream, const void *buf, size_t len, size_t *n);
 
-/* Bytes taken and not yet handed to the kernel. */
+/* Bytes taken and not yet confirmed sent: still queued, or (IOCP) lent to a
+ * send the kernel has not completed yet. */
 size_t evq_tcp_queued(const evq_tcp *stream);
 
 /* Half-close: once the queue is empty, send FIN (shutdown(SHUT_WR)). The

@@ -62,20 +62,29 @@ void read_buffer_commit(struct read_buffer *rb, size_t n)
 }
 
 /* ANCHOR: shrink */
-void read_buffer_consume(struct read_buffer *rb, size_t n, size_t read_initial)
+void read_buffer_consume(struct read_buffer *rb, size_t n)
 {
-    rb->start += n;
-    if (rb->start < rb->end)
+    /* Nothing to drop, nothing to touch: an empty block may be lent to an
+     * IOCP receive right now, and moving it would be a use-after-free. */
+    if (n == 0)
         return;
-    /* Emptied. Rewind, and give back what a burst made it grow to: an idle
-     * stream keeps read_initial bytes, not the largest block it ever had. */
-    rb->start = rb->end = 0;
-    if (rb->capacity > read_initial) {
-        char *smaller = realloc(rb->data, read_initial);
-        if (smaller) { /* a failed shrink keeps the larger block: still correct */
-            rb->data = smaller;
-            rb->capacity = read_initial;
-        }
+    rb->start += n;
+    rb->seen = rb->seen > n ? rb->seen - n : 0;
+    if (rb->start == rb->end)
+        rb->start = rb->end = 0; /* emptied: the next fill starts at the front */
+}
+
+/* Only for an empty block, and only once the socket was found empty: give
+ * back what a burst made it grow to, so that an idle stream keeps
+ * read_initial bytes, not the largest block it ever had. */
+void read_buffer_shrink(struct read_buffer *rb, size_t read_initial)
+{
+    if (rb->start != rb->end || rb->capacity <= read_initial)
+        return;
+    char *smaller = realloc(rb->data, read_initial);
+    if (smaller) { /* a failed shrink keeps the larger block: still correct */
+        rb->data = smaller;
+        rb->capacity = read_initial;
     }
 }
 /* ANCHOR_END: shrink */
@@ -90,7 +99,7 @@ void read_buffer_free(struct read_buffer *rb)
 {
     free(rb->data);
     rb->data = NULL;
-    rb->start = rb->end = rb->capacity = 0;
+    rb->start = rb->end = rb->seen = rb->capacity = 0;
 }
 
 /* ---- the write queue ---- */

@@ -10,12 +10,18 @@
  *     least half a block, unless read_max unread bytes are waiting: then the
  *     caller must consume before anything more is read (backpressure on the
  *     reading side - the kernel's window closes and the peer slows down).
- *   - When consume empties it: a block larger than read_initial shrinks back
- *     to read_initial (kept, so that a busy stream does not allocate on
- *     every read); read_buffer_release frees it outright when no more data
- *     can come (EOF, an error). The cost of an idle connection is therefore
- *     read_initial bytes (4 KiB by default) once it has read anything, and 0
- *     before; evq_tcp_stats.read_capacity shows it.
+ *   - Shrink when idle, not on every empty: an emptied block larger than
+ *     read_initial shrinks back to read_initial only once the socket has
+ *     been found empty (the last fill ended in EAGAIN with room left). A
+ *     streaming reader's fills end with the buffer full, so it keeps its
+ *     size; shrinking on every empty made it grow from read_initial again
+ *     after every consume (5x the receive calls, measured). read_buffer_
+ *     release frees the block outright when no more data can come (EOF, an
+ *     error). The cost of an idle connection is therefore read_initial
+ *     bytes (4 KiB by default) once it has read anything, and 0 before;
+ *     evq_tcp_stats.read_capacity shows it.
+ *   - `seen` counts the unread bytes at the front that the caller has been
+ *     shown (evq_tcp_peek): evq.c reports READABLE only for bytes past it.
  *
  * Write queue: a chain of chunks, never reallocated, so that bytes handed
  * to the kernel stay where they are until it is done with them (IOCP lends
@@ -41,6 +47,7 @@ struct read_buffer {
     char *data;    /* NULL until the first fill */
     size_t start;  /* data[start .. end) is received and not yet consumed */
     size_t end;
+    size_t seen;   /* the first `seen` of those the caller has been shown */
     size_t capacity;
     size_t capacity_peak;
 };
@@ -62,9 +69,26 @@ static inline const char *read_buffer_data(const struct read_buffer *rb)
 {
     return rb->data ? rb->data + rb->start : NULL;
 }
-/* Drop the first n (<= length) unread bytes; an emptied buffer shrinks back
- * to read_initial. */
-void read_buffer_consume(struct read_buffer *rb, size_t n, size_t read_initial);
+static inline size_t read_buffer_unseen(const struct read_buffer *rb)
+{
+    return rb->end - rb->start - rb->seen;
+}
+static inline void read_buffer_mark_seen(struct read_buffer *rb)
+{
+    rb->seen = rb->end - rb->start;
+}
+/* Full at read_max: read_buffer_reserve has no room to give. */
+static inline bool read_buffer_full(const struct read_buffer *rb, size_t read_max)
+{
+    return rb->capacity > 0 && rb->end - rb->start == rb->capacity && rb->capacity >= read_max;
+}
+/* Drop the first n (<= length) unread bytes (seen ones first); an emptied
+ * buffer rewinds. n == 0 touches nothing: on IOCP the kernel may be
+ * receiving into an empty buffer. */
+void read_buffer_consume(struct read_buffer *rb, size_t n);
+/* An empty block larger than read_initial shrinks back to it (the stream
+ * looks idle: see above). */
+void read_buffer_shrink(struct read_buffer *rb, size_t read_initial);
 /* Free the block if it holds no unread bytes (the read side has ended). */
 void read_buffer_release(struct read_buffer *rb);
 /* Free the block, unread bytes and all. */

@@ -20,7 +20,7 @@ struct evq_poll {
     struct sys_poll *sys;
     evq_tcp *streams; /* every stream made on this queue and not yet closed */
     struct sys_event kernel_events[SYS_MAX_EVENTS]; /* one kernel wait's findings */
-    evq_tcp *ready_head; /* armed READABLE with bytes already buffered: see sys.h */
+    evq_tcp *ready_head; /* armed READABLE with unseen bytes already buffered: see sys.h */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -233,10 +233,16 @@ void evq_poll_close(evq_poll *poll)
 
 /* ---- what the kernel is armed for, and what the caller hears ---- */
 
-/* The next read returns bytes (or EOF, or an error) without the kernel. */
+/* Something the caller has not seen is here without the kernel: bytes past
+ * read_buf.seen, or the end (EOF or an error, which stays: the kernel, too,
+ * reports a socket at EOF readable every time). Bytes it has seen are not:
+ * a parser that peeked at half a request and re-armed must sleep until more
+ * comes, not be woken at once for ever. The exception: a buffer full at
+ * read_max cannot take new bytes, so waiting for them would never end. */
 static bool read_is_ready(const evq_tcp *tcp)
 {
-    return read_buffer_length(&tcp->read_buf) > 0 || tcp->read_status != 0;
+    return read_buffer_unseen(&tcp->read_buf) > 0 || tcp->read_status != 0 ||
+           read_buffer_full(&tcp->read_buf, tcp->limits.read_max);
 }
 
 static void ready_list_add(evq_tcp *tcp)
@@ -279,8 +285,8 @@ static unsigned kernel_interests(const evq_tcp *tcp)
 
 /* Bring the kernel in line, with a system call only when something changed.
  * Bytes already in the read buffer are invisible to the kernel: a stream
- * armed READABLE with some goes on the ready list, which the wait reports
- * (level-style, as evq.h promises, without another receive). */
+ * armed READABLE with some the caller has not seen goes on the ready list,
+ * which the wait reports without another receive. */
 static int update_kernel(evq_tcp *tcp)
 {
     if ((tcp->caller_armed & EVQ_READABLE) && read_is_ready(tcp))
@@ -365,8 +371,8 @@ static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
 }
 /* ANCHOR_END: flush */
 
-/* Streams armed READABLE with bytes already buffered, as many as there is
- * room for; the rest stay on the list for the next wait. */
+/* Streams armed READABLE with unseen bytes already buffered, as many as
+ * there is room for; the rest stay on the list for the next wait. */
 static size_t deliver_buffered(evq_poll *poll, evq_event *events, size_t capacity)
 {
     size_t out = 0;
@@ -374,7 +380,7 @@ static size_t deliver_buffered(evq_poll *poll, evq_event *events, size_t capacit
         evq_tcp *tcp = poll->ready_head;
         ready_list_remove(tcp);
         if (!(tcp->caller_armed & EVQ_READABLE) || !read_is_ready(tcp))
-            continue; /* read dry, or disarmed, since it was put there */
+            continue; /* read or peeked at, or disarmed, since it was put there */
         events[out].token = tcp->token;
         events[out].ready = EVQ_READABLE;
         out++;
@@ -618,6 +624,12 @@ static int fill(evq_tcp *tcp)
 {
     if (tcp->read_status != 0)
         return 0; /* the read side has ended: nothing more will come */
+    /* The last recv() said EAGAIN and the kernel has not reported the socket
+     * readable since: a recv() now could only say EAGAIN again. New data is
+     * not lost: re-arming makes the kernel look at the socket as it is (see
+     * sys_arm in poll_epoll.c and poll_kqueue.c), and its event clears this. */
+    if (tcp->read_drained)
+        return 0;
     int rc = sys_tcp_fill(tcp);
     if (rc == EVQ_ENOMEM)
         return rc;
@@ -631,11 +643,19 @@ static int empty_status(const evq_tcp *tcp)
     return tcp->read_status != 0 ? tcp->read_status : EVQ_EWOULDBLOCK;
 }
 
+/* Drop n bytes. An emptied buffer is freed if no more data can come, and
+ * shrinks back to read_initial only if the socket was found empty too
+ * (shrink when idle: a streaming reader, whose fills end with the buffer
+ * full, keeps its grown buffer instead of growing it again every time). */
 static void consume(evq_tcp *tcp, size_t n)
 {
-    read_buffer_consume(&tcp->read_buf, n, tcp->limits.read_initial);
+    read_buffer_consume(&tcp->read_buf, n);
+    if (n == 0 || read_buffer_length(&tcp->read_buf) > 0)
+        return; /* n == 0: touch nothing (IOCP may be receiving into it) */
     if (tcp->read_status != 0)
         read_buffer_release(&tcp->read_buf); /* emptied for good: no memory for it at all */
+    else if (tcp->read_drained)
+        read_buffer_shrink(&tcp->read_buf, tcp->limits.read_initial);
 }
 
 int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
@@ -678,6 +698,7 @@ int evq_tcp_peek(evq_tcp *tcp, const void **data, size_t *len)
         return empty_status(tcp);
     *data = read_buffer_data(&tcp->read_buf);
     *len = have;
+    read_buffer_mark_seen(&tcp->read_buf); /* READABLE again only for more than this */
     return 0;
 }
 

@@ -109,6 +109,9 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
         evq_tcp *tcp = owner;
         events[out].tcp = tcp;
         events[out].ready = ready_from_epoll(flags, tcp->kernel_armed);
+        /* The socket may hold bytes that came after the last fill's EAGAIN. */
+        if (events[out].ready & (EVQ_READABLE | EVQ_HUP | EVQ_ERR))
+            tcp->read_drained = false;
         out++;
     }
     *n = out;
@@ -158,7 +161,12 @@ int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
      * re-registration may change the token without touching the kernel. */
     ev.data.ptr = tcp;
     /* After an event EPOLLONESHOT has disabled the descriptor, but it is
-     * still in the set: MOD, not ADD, arms it again. */
+     * still in the set: MOD, not ADD, arms it again. Both look at the
+     * socket's state now, not only at what happens next: data that came
+     * while the stream was disarmed is reported at once (fs/eventpoll.c,
+     * ep_insert and ep_modify: "If the item is "hot" and it is not
+     * registered inside the ready list, push it inside"). evq.c's
+     * read_drained relies on that: no wake-up is lost. */
     int op = tcp->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(sys->epoll_fd, op, tcp->socket, &ev) != 0)
         return evq_error_from_errno(errno);

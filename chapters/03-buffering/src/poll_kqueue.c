@@ -142,6 +142,13 @@ static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
 }
 /* ANCHOR_END: arm */
 
+/* A fired one-shot knote is gone, so re-arming is a new registration, and
+ * kqueue(2): "The filter is executed upon the initial registration of a
+ * kevent in order to detect whether a preexisting condition is present" -
+ * data that came while the stream was disarmed is reported at once (the
+ * emulation does the same: kqueue_register in
+ * appendix/b-kqueue-linux/src/kevent.c). evq.c's read_drained relies on
+ * it: no wake-up is lost. */
 int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     int rc = arm(sys, tcp, interests);
@@ -203,6 +210,9 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
             out++;
         }
         events[tcp->batch_slot].ready |= ready_from_kevent(kev);
+        /* The socket may hold bytes that came after the last fill's EAGAIN. */
+        if (kev->filter == EVFILT_READ || (kev->flags & EV_EOF))
+            tcp->read_drained = false;
     }
     /* ANCHOR_END: wait_collect */
     /* ANCHOR: wait_disarm */

@@ -60,9 +60,10 @@ struct evq_tcp {
     evq_token token;
     unsigned interests;    /* as last registered */
     unsigned caller_armed; /* what the caller armed and has not yet been told about */
-    /* On the queue's list of streams armed READABLE whose next read would
-     * not block without the kernel's help (bytes in read_buf, or a final
-     * status): the kernel cannot see our buffer, so evq.c reports these. */
+    /* On the queue's list of streams armed READABLE that have something
+     * the caller has not seen without the kernel's help (bytes past
+     * read_buf.seen, a final status, or a buffer full at read_max): the
+     * kernel cannot see our buffer, so evq.c reports these. */
     bool on_ready_list;
     evq_tcp *ready_prev, *ready_next;
     /* The kernel's side. `kernel_armed` (evq.c): what the kernel was last
@@ -83,6 +84,12 @@ struct evq_tcp {
     evq_tcp_limits limits;
     struct read_buffer read_buf;
     int read_status; /* 0, or the EVQ_EOF or error every later read returns */
+    /* The last fill ended in EWOULDBLOCK, and the kernel has not said the
+     * socket is readable since: another recv() could only say EWOULDBLOCK
+     * again, so evq.c makes none. Set by sys_tcp_fill; cleared by the
+     * backend's wait when the kernel reports the socket readable (or hung
+     * up, or failed), and by a completion on IOCP. */
+    bool read_drained;
     struct write_queue write_queue;
     int write_status;        /* 0, or the error every later write returns */
     bool write_error_told;   /* that error has been reported in an event (or by a write) */
@@ -135,10 +142,12 @@ int sys_tcp_listen(struct sys_poll *sys, const char *host, uint16_t port, int ba
  * none is pending. */
 int sys_tcp_accept(struct sys_poll *sys, evq_tcp *listener, evq_tcp *tcp);
 /* Move received bytes into tcp->read_buf (read_buffer_reserve with
- * tcp->limits) until the kernel has no more now or the buffer is full at
- * read_max. Returns 0, or the final status met after the bytes it added:
- * EVQ_EOF or the connection's error (evq.c keeps it in read_status and
- * reports it once the buffered bytes are read). Never EVQ_EWOULDBLOCK. */
+ * tcp->limits) until the kernel has no more now (then call
+ * sys_fill_found_empty) or the buffer is full at read_max (then clear
+ * tcp->read_drained). Returns 0, or the final status met after the bytes
+ * it added: EVQ_EOF or the connection's error (evq.c keeps it in
+ * read_status and reports it once the buffered bytes are read). Never
+ * EVQ_EWOULDBLOCK. */
 int sys_tcp_fill(evq_tcp *tcp);
 /* Hand queued bytes (tcp->write_queue) to the kernel: a readiness backend
  * sends what the socket takes now and pops it; a completion backend starts
@@ -174,6 +183,15 @@ static inline int sys_io_hook(evq_tcp *tcp, enum evq_io_direction direction, siz
     if (*len == 0 || *len > asked)
         *len = asked;
     return rc;
+}
+
+/* A fill met EWOULDBLOCK: the socket is empty now. Remember it (no recv()
+ * until the kernel says otherwise), and an empty buffer shrinks back: the
+ * stream looks idle (buffer.h, "shrink when idle"). */
+static inline void sys_fill_found_empty(evq_tcp *tcp)
+{
+    tcp->read_drained = true;
+    read_buffer_shrink(&tcp->read_buf, tcp->limits.read_initial);
 }
 
 #endif

@@ -264,11 +264,15 @@ int sys_tcp_fill(evq_tcp *tcp)
                                      tcp->limits.read_max, &space, &len);
         if (rc != 0)
             return rc;
-        if (len == 0)
+        if (len == 0) {
+            tcp->read_drained = false; /* more may wait in the socket */
             return 0; /* full at read_max: the reader must consume first */
+        }
         ssize_t got;
-        if ((rc = receive(tcp, space, len, &got)) == EVQ_EWOULDBLOCK)
+        if ((rc = receive(tcp, space, len, &got)) == EVQ_EWOULDBLOCK) {
+            sys_fill_found_empty(tcp); /* no recv() again until the kernel says so */
             return 0;
+        }
         if (rc != 0)
             return rc; /* a reset: after the bytes already buffered */
         if (got == 0)

@@ -258,8 +258,12 @@ static int fill_from_socket(evq_tcp *tcp)
         size_t len;
         int rc = read_buffer_reserve(&tcp->read_buf, tcp->limits.read_initial,
                                      tcp->limits.read_max, &space, &len);
-        if (rc != 0 || len == 0)
-            return rc; /* full: the reader consumes first */
+        if (rc != 0)
+            return rc;
+        if (len == 0) {
+            tcp->read_drained = false; /* more may wait in the socket */
+            return 0; /* full: the reader consumes first */
+        }
         if (len > INT_MAX)
             len = INT_MAX;
         if ((rc = before_call(tcp, EVQ_IO_RECEIVE, &len)) != 0)
@@ -272,8 +276,10 @@ static int fill_from_socket(evq_tcp *tcp)
         if (got == 0)
             return EVQ_EOF;
         int error = WSAGetLastError();
-        if (error == WSAEWOULDBLOCK)
+        if (error == WSAEWOULDBLOCK) {
+            sys_fill_found_empty(tcp); /* no recv() again until a completion says so */
             return 0;
+        }
         if (error != WSAEINTR)
             return evq_error_from_wsa(error);
     }
@@ -306,20 +312,23 @@ static int post_receive(struct sys_stream *stream, size_t len)
  * WSARecv of 0 bytes completes when data (or the FIN, or an error) has
  * arrived, the buffer is allocated only then, and the one an idle stream
  * had is given back here: it pins no memory at all. Without it, the
- * receive goes into the read buffer, which the kernel owns until the
+ * receive goes into the empty read buffer, which the kernel owns until the
  * completion: the first bytes land without a copy, but read_initial bytes
- * stay pinned for as long as the peer is silent. */
+ * stay pinned for as long as the peer is silent. A buffer that still holds
+ * bytes the caller has seen always gets the 0-byte doorbell: a consume or
+ * a compaction must be free to move them. */
 void iocp_start_receive(struct sys_stream *stream)
 {
     evq_tcp *tcp = stream->tcp;
     if (stream->receive.in_flight || stream->accepts || stream->read_status != 0 ||
-        tcp->read_status != 0 || read_buffer_length(&tcp->read_buf) > 0)
-        return; /* already waiting, a listener, ended, or data still unread */
+        tcp->read_status != 0 || read_buffer_unseen(&tcp->read_buf) > 0 ||
+        read_buffer_full(&tcp->read_buf, tcp->limits.read_max))
+        return; /* already waiting, a listener, ended, or ready already */
     static char nowhere; /* a valid address for a buffer of 0 bytes */
     size_t len = 0;
     int rc = 0;
-    if (tcp->limits.zero_byte_receive) {
-        read_buffer_release(&tcp->read_buf); /* empty: nothing to keep */
+    if (tcp->limits.zero_byte_receive || read_buffer_length(&tcp->read_buf) > 0) {
+        read_buffer_release(&tcp->read_buf); /* if empty: nothing to keep */
         stream->receive_buffer.buf = &nowhere;
     } else {
         rc = read_buffer_reserve(&tcp->read_buf, tcp->limits.read_initial, tcp->limits.read_max,
@@ -327,8 +336,10 @@ void iocp_start_receive(struct sys_stream *stream)
     }
     if (rc == 0 && (rc = before_call(tcp, EVQ_IO_RECEIVE, &len)) == 0)
         rc = post_receive(stream, len);
-    if (rc != 0)
+    if (rc != 0) {
         stream->read_status = rc; /* reported by the next fill, after the bytes before it */
+        tcp->read_drained = false;
+    }
 }
 /* ANCHOR_END: zero_byte */
 
@@ -337,6 +348,7 @@ static void receive_completed(struct sys_stream *stream, int status, DWORD bytes
 {
     evq_tcp *tcp = stream->tcp;
     size_t asked = stream->receive_buffer.len;
+    tcp->read_drained = false; /* the kernel says: something came */
     if (status != 0) {
         stream->read_status = status; /* a reset: after the bytes buffered before it */
     } else if (asked > 0 && bytes == 0) {
@@ -351,10 +363,12 @@ static void receive_completed(struct sys_stream *stream, int status, DWORD bytes
          * that the event says HUP with the last data, as epoll's RDHUP. */
         stream->read_status = fill_from_socket(tcp);
     }
-    /* Nothing came of it (a reader already took the data this doorbell rang
-     * for) and someone still waits: ask again, or no event could ever come. */
-    if (read_buffer_length(&tcp->read_buf) == 0 && stream->read_status == 0 &&
-        (tcp->armed & EVQ_READABLE))
+    if (stream->read_status != 0)
+        tcp->read_drained = false; /* the next fill must report it */
+    /* Nothing new came of it (a reader already took the data this doorbell
+     * rang for) and someone still waits: ask again, or no event could ever
+     * come. iocp_start_receive does nothing if the stream is ready. */
+    if (stream->read_status == 0 && (tcp->armed & EVQ_READABLE))
         iocp_start_receive(stream);
 }
 /* ANCHOR_END: resubmit */
@@ -495,8 +509,9 @@ uint32_t iocp_readiness(const struct sys_stream *stream, unsigned armed)
             for (int i = 0; i < IOCP_ACCEPTS_POSTED; i++)
                 if (stream->accepts[i].done)
                     ready |= EVQ_READABLE;
-        } else if (read_buffer_length(&tcp->read_buf) > 0) {
-            ready |= EVQ_READABLE;
+        } else if (read_buffer_unseen(&tcp->read_buf) > 0 ||
+                   read_buffer_full(&tcp->read_buf, tcp->limits.read_max)) {
+            ready |= EVQ_READABLE; /* evq.c's read_is_ready: bytes not yet seen */
         }
         if (status == EVQ_EOF)
             ready |= EVQ_READABLE | EVQ_HUP;
