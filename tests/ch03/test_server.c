@@ -405,6 +405,46 @@ EVQ_TEST(one_byte_at_a_time_with_a_turn_between_bytes)
     CHECK_UINT(stats.bytes_searched, ==, length);
     CHECK_UINT(stats.head_bytes, ==, length);
     CHECK_UINT(stats.resumed_parses, ==, length - 1);
+    CHECK_UINT(stats.parses, ==, length); /* one per byte: none for bytes already seen */
+}
+
+/* Half a request, a pause, then the rest one byte at a time: every parse
+ * is for bytes the one before had not seen, and the half head waits in the
+ * stream's read buffer without costing a parse. Catches a server that
+ * parses in place on a level-style queue (a stream re-armed with unconsumed
+ * bytes reported again at once): it parses the same half head over and
+ * over while the client pauses - thousands of times where one is right. */
+EVQ_TEST(a_waiting_half_request_is_not_parsed_again)
+{
+    http_server *server = start_server(NULL);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    REQUIRE(c != NULL);
+    static const char request[] = "GET /bytes/10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    size_t length = strlen(request), half = 20;
+    REQUIRE_OK(evq_net_send_all(c->socket, request, half));
+    CHECK_UINT(WAIT_STAT(server, bytes_searched, half), ==, half);
+    CHECK_UINT(WAIT_STAT(server, heads_waiting, 1), ==, 1);
+    evq_sleep_ms(100); /* time for a spinning server to show it */
+    http_server_stats stats;
+    http_server_get_stats(server, &stats);
+    CHECK_UINT(stats.parses, <=, 2); /* one send, one parse; two if it arrived split */
+    for (size_t i = half; i < length; i++) {
+        REQUIRE_OK(evq_net_send_all(c->socket, request + i, 1));
+        if (!CHECK_UINT(WAIT_STAT(server, bytes_searched, i + 1), ==, i + 1))
+            break;
+        evq_sleep_ms(1);
+    }
+    response r;
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_INT(r.status, ==, 200);
+    CHECK_UINT(r.body_length, ==, 10);
+    client_close(c);
+    stop_server(server, &stats);
+    evq_test_note("%llu parses for a head of %zu bytes, %zu of them sent one by one",
+                  (unsigned long long)stats.parses, length, length - half);
+    CHECK_UINT(stats.parses, <=, length - half + 2);
+    CHECK_UINT(stats.requests, ==, 1);
 }
 
 /* A thousand connections hold half a request each, at the same time; then
@@ -814,6 +854,7 @@ int main(int argc, char **argv)
     static const evq_test_case cases[] = {
         EVQ_CASE(routes_answer),
         EVQ_CASE(one_byte_at_a_time_with_a_turn_between_bytes),
+        EVQ_CASE(a_waiting_half_request_is_not_parsed_again),
         EVQ_CASE(a_thousand_half_requests_completed_in_random_order),
         EVQ_CASE(an_oversized_head_gets_431_and_a_clean_close),
         EVQ_CASE(malformed_requests_get_400_and_a_clean_close),

@@ -3,10 +3,11 @@
  * empty line), nothing else.
  *
  * Resumable means: the caller hands it the bytes received so far - all of
- * them, from the first byte of the head (the server keeps them in the
- * connection's pending record) - and the parser carries on from where it
- * stopped last time. It keeps positions (offsets from the start of the
- * head), never pointers, so the caller may move the bytes between calls.
+ * them, from the first byte of the head (the server leaves them in the
+ * stream's read buffer and peeks at them again) - and the parser carries on
+ * from where it stopped last time. It keeps positions (offsets from the
+ * start of the head), never pointers, so the bytes may move between calls
+ * (the read buffer grows, shrinks and compacts).
  * Each byte is searched once however the head is cut into pieces.
  *
  * What it accepts (where HTTP leaves a choice, the simpler strict one):

@@ -29,17 +29,17 @@ enum connection_state { READING, WRITING, CLOSING };
 
 /* ANCHOR: pending */
 /* One connection's state between loop turns. The bytes of a partial request
- * stay in the stream's read buffer - evq_tcp_peek shows them again next turn
- * - so the record keeps only how far the parser got. The answer being
- * written is kept as "how much of it the stream has taken": a /bytes body
- * is made again from that offset, never stored whole. */
+ * are not here: they stay in the stream's read buffer, where evq_tcp_peek
+ * shows them again next turn, from the head's first byte. The record keeps
+ * how far the parser got in them - positions, which stay right when the
+ * buffer moves - and how much of the answer the stream has taken: a /bytes
+ * body is made again from that offset, never stored whole. */
 struct pending {
     evq_tcp *stream;
     evq_token token;
     enum connection_state state;
-    char *bytes; /* READING: the request bytes so far (max_head + 1 at most) */
-    size_t length;
-    http_parser parser; /* the parse position in bytes[], and what the head said so far */
+    http_parser parser; /* READING: the parse position, and what the head said so far */
+    size_t shown;       /* bytes of this head the parser has had (0: none yet) */
     bool head_started;  /* some bytes of a request are here (for heads_waiting) */
     /* WRITING: the answer is prefix[] followed by pattern_length bytes. */
     char prefix[512]; /* status line, headers, and a text body if any */
@@ -152,14 +152,24 @@ static void note_queue_peak(http_server *server, const struct pending *c)
         server->stats.write_queued_peak = stream_stats.write_queued_peak;
 }
 
+/* A connection's system calls, added up when it closes (for the benchmarks). */
+static void note_calls(http_server *server, const struct pending *c)
+{
+    evq_tcp_stats stream_stats;
+    if (evq_tcp_stats_get(c->stream, &stream_stats) == 0) {
+        server->stats.receive_calls += stream_stats.receive_calls;
+        server->stats.send_calls += stream_stats.send_calls;
+    }
+}
+
 /* client_left: it went away before its answer was complete. */
 static void close_connection(http_server *server, struct pending *c, bool client_left)
 {
     note_queue_peak(server, c);
+    note_calls(server, c);
     set_waiting(server, c, false);
     evq_tcp_close(c->stream);
     table_remove(server, c);
-    free(c->bytes);
     free(c);
     server->stats.open_now--;
     server->stats.closed++;
@@ -233,19 +243,14 @@ static void route(http_server *server, struct pending *c, const char *head,
                        close_after);
 }
 
-/* A complete head has been answered (route() has read it): drop it from
- * the record, keep what came after it. An empty record frees its bytes, so
- * an idle keep-alive connection holds no buffer. */
-static void take_head(http_server *server, struct pending *c, size_t head_length)
+/* A complete head has been routed (route() has read it): drop its bytes
+ * from the stream's buffer. What came after it - a pipelined request -
+ * stays, and is the next head's first byte. */
+static int take_head(http_server *server, struct pending *c, size_t head_length)
 {
     server->stats.requests++;
     server->stats.head_bytes += head_length;
-    c->length -= head_length;
-    memmove(c->bytes, c->bytes + head_length, c->length);
-    if (c->length == 0) {
-        free(c->bytes);
-        c->bytes = NULL;
-    }
+    return evq_tcp_consume(c->stream, head_length);
 }
 
 static void prepare_refusal(http_server *server, struct pending *c, const http_error *error)
@@ -347,58 +352,58 @@ static int begin_close(http_server *server, struct pending *c)
     return rc != 0 ? rc : linger(server, c);
 }
 
-/* Move what the stream has into the record: as much as a head can take.
- * Why not parse in place, in the stream's buffer? Readiness is level-style:
- * bytes left unconsumed there make the stream READABLE again at once, and
- * a half request would spin the loop until the rest came. So the record
- * owns the bytes so far, and READABLE means "new bytes". */
-static int gather(http_server *server, struct pending *c)
+/* One call of the parser on data[0, length), the head so far. NEED_MORE
+ * keeps the position in the record; anything else starts the next head. */
+static int parse(http_server *server, struct pending *c, const char *data, size_t length,
+                 http_request *request, http_error *error)
 {
-    const void *data;
-    size_t length = 0, room = server->config.max_head + 1 - c->length;
-    int rc = evq_tcp_peek(c->stream, &data, &length);
-    if (rc != 0)
-        return rc;
-    if (!c->bytes && !(c->bytes = malloc(server->config.max_head + 1)))
-        return EVQ_ENOMEM;
-    size_t n = length < room ? length : room;
-    memcpy(c->bytes + c->length, data, n);
-    c->length += n;
-    return evq_tcp_consume(c->stream, n);
+    uint64_t searched = c->parser.bytes_searched;
+    int result = http_parse(&c->parser, data, length, request, error);
+    server->stats.parses++;
+    server->stats.bytes_searched += c->parser.bytes_searched - searched;
+    if (result == HTTP_PARSE_NEED_MORE) {
+        server->stats.resumed_parses++;
+        c->shown = length;
+        set_waiting(server, c, true);
+        return result;
+    }
+    set_waiting(server, c, false);
+    c->shown = 0;
+    http_parser_init(&c->parser, server->config.max_head);
+    return result;
 }
 
 /* ANCHOR: resume */
-/* READING: take in what has arrived and parse it, going on from the
- * position the record kept. After an answer the loop goes round again:
- * a pipelined request may be in the record already, and the socket may
- * never be readable again. */
+/* READING: parse what the stream has buffered, in place, going on from the
+ * position the record kept. A READABLE event means bytes we have not seen
+ * (evq_tcp_peek marks what it shows as seen), or the end behind them: so an
+ * event with nothing new means the client closed with half a head sent.
+ * After an answer the loop goes round: a pipelined request may be buffered
+ * already, and the socket may never be readable again. */
 static int resume(http_server *server, struct pending *c)
 {
     for (;;) {
-        int rc = gather(server, c);
-        if (rc == EVQ_EOF && c->length == 0)
+        const void *data;
+        size_t length = 0;
+        int rc = evq_tcp_peek(c->stream, &data, &length);
+        if (rc == EVQ_EOF)
             return begin_close(server, c); /* between requests: its last answer may be queued */
-        if (rc != 0 && rc != EVQ_EWOULDBLOCK)
-            return rc; /* an error, or EOF in the middle of a head: the client has gone */
+        if (rc == EVQ_EWOULDBLOCK)
+            return wait_for(server, c, EVQ_READABLE);
+        if (rc != 0 || length <= c->shown)
+            return rc != 0 ? rc : EVQ_EOF; /* the client has gone in the middle of a head */
         http_request request;
         http_error error;
-        uint64_t searched = c->parser.bytes_searched;
-        int result = http_parse(&c->parser, c->bytes, c->length, &request, &error);
-        server->stats.bytes_searched += c->parser.bytes_searched - searched;
-        if (result == HTTP_PARSE_NEED_MORE) {
-            server->stats.resumed_parses += c->length > 0;
-            set_waiting(server, c, c->length > 0);
+        int result = parse(server, c, data, length, &request, &error);
+        if (result == HTTP_PARSE_NEED_MORE) /* the bytes stay in the stream's buffer */
             return wait_for(server, c, EVQ_READABLE);
-        }
-        set_waiting(server, c, false);
         if (result == HTTP_PARSE_COMPLETE) {
-            route(server, c, c->bytes, &request);
-            take_head(server, c, request.head_length);
+            route(server, c, data, &request);
+            rc = take_head(server, c, request.head_length); /* `data` is stale from here */
         } else {
             prepare_refusal(server, c, &error);
         }
-        http_parser_init(&c->parser, server->config.max_head);
-        if ((rc = answer(server, c)) != ANSWER_DONE)
+        if (rc != 0 || (rc = answer(server, c)) != ANSWER_DONE)
             return rc;
         if (c->close_after)
             return begin_close(server, c);
@@ -407,7 +412,10 @@ static int resume(http_server *server, struct pending *c)
 }
 /* ANCHOR_END: resume */
 
-/* An event for a connection: carry on from the state it is in. */
+/* ANCHOR: turn */
+/* A connection's turn: an event, and the connection carries on from the
+ * state its record says it was in. The token finds the record; a token
+ * whose connection has gone (its slot's generation moved on) is dropped. */
 static void on_connection_event(http_server *server, const evq_event *event)
 {
     struct pending *c = table_find(server, event->token);
@@ -431,10 +439,11 @@ static void on_connection_event(http_server *server, const evq_event *event)
     }
     /* A client that closes before its answer is complete has left early; an
      * EOF between requests, or after the last answer, is the normal end. */
-    bool early = c->state == WRITING || (c->state == READING && c->length > 0);
+    bool early = c->state == WRITING || (c->state == READING && c->head_started);
     if (rc == 1 || rc < 0)
         close_connection(server, c, early);
 }
+/* ANCHOR_END: turn */
 
 /* The listener is readable: take every pending connection. */
 static void accept_connections(http_server *server)
@@ -476,7 +485,6 @@ static bool publish(http_server *server)
     return stop;
 }
 
-/* ANCHOR: turn */
 /* The loop: wait, then move every connection that has an event on from
  * where it stopped. Nothing here blocks but evq_poll_wait. */
 static int serve(http_server *server)
@@ -487,6 +495,7 @@ static int serve(http_server *server)
         int rc = evq_poll_wait(server->poll, events, EVENTS, -1, &n);
         if (rc != 0)
             return rc;
+        server->stats.waits++;
         for (size_t i = 0; i < n; i++) {
             if (events[i].token == LISTENER_TOKEN)
                 accept_connections(server);
@@ -496,7 +505,6 @@ static int serve(http_server *server)
     }
     return 0;
 }
-/* ANCHOR_END: turn */
 
 static void server_thread(void *arg)
 {

@@ -54,12 +54,16 @@ typedef struct http_server_stats {
     uint64_t answered_ok;     /* 200 answers started */
     uint64_t refused;         /* 4xx/5xx answers started (parser or route) */
     uint64_t heads_waiting;   /* connections holding part of a request head now */
-    uint64_t resumed_parses;  /* parses that stopped at "need more" and went on later */
+    uint64_t parses;          /* calls to the parser (each on bytes the last one had not) */
+    uint64_t resumed_parses;  /* of those: parses that stopped at "need more" */
     uint64_t bytes_searched;  /* request bytes the parser searched (each once) */
     uint64_t head_bytes;      /* request bytes consumed as heads */
     uint64_t bytes_written;   /* response bytes taken by evq_tcp_write */
     uint64_t short_writes;    /* writes that took less than offered: the queue was full */
     uint64_t stale_events;    /* events for a token whose connection had gone */
+    uint64_t waits;           /* evq_poll_wait calls that returned */
+    uint64_t receive_calls;   /* recv/WSARecv calls of the connections closed so far */
+    uint64_t send_calls;      /* send/WSASend calls of the connections closed so far */
     size_t write_queued_peak; /* the longest write queue of any connection */
     size_t write_high;        /* its limit, from the config */
 } http_server_stats;
