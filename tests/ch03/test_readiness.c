@@ -370,6 +370,45 @@ EVQ_TEST(consuming_nothing_touches_nothing)
     evq_poll_close(poll);
 }
 
+/* The end of the stream behind bytes the caller has seen is reported with
+ * HUP every time the stream is armed, whichever path reports it: the
+ * kernel (epoll and kqueue report a socket at EOF again on every re-arm) or
+ * the library's own ready list (an end a fill found; IOCP's emulated
+ * readiness). A caller waiting for "more" of a half request learns from
+ * the flag that no more will come. */
+EVQ_TEST(the_end_behind_seen_bytes_still_says_hup)
+{
+    evq_poll *poll;
+    evq_tcp *stream;
+    evq_socket peer;
+    REQUIRE_OK(evq_poll_open(&poll));
+    REQUIRE_OK(ch03_pair(poll, &stream, &peer));
+    REQUIRE_OK(evq_net_send_all(peer, "GET /half", 9));
+    evq_socket_close(peer); /* a FIN behind the half request */
+    REQUIRE_OK(evq_register(poll, stream, 3, EVQ_READABLE));
+    const void *data;
+    size_t len = 0;
+    evq_event event;
+    /* Peek until the fill has met the FIN too (it may come a moment later). */
+    for (int turn = 0; turn < 50; turn++) {
+        REQUIRE(ch03_wait_one(poll, &event, 5000));
+        CHECK_UINT(event.token, ==, 3);
+        REQUIRE_OK(evq_tcp_peek(stream, &data, &len));
+        REQUIRE_UINT(len, ==, 9); /* the bytes come first, EOF after them */
+        REQUIRE_OK(evq_reregister(poll, stream, 3, EVQ_READABLE));
+        if (event.ready & EVQ_HUP)
+            break;
+    }
+    /* Armed again with only seen bytes and the end buffered: reported, and
+     * as the end. */
+    REQUIRE(ch03_wait_one(poll, &event, 5000));
+    CHECK_UINT(event.ready, ==, EVQ_READABLE | EVQ_HUP);
+    REQUIRE_OK(evq_tcp_consume(stream, len));
+    CHECK_ERR(evq_tcp_peek(stream, &data, &len), EVQ_EOF);
+    evq_tcp_close(stream);
+    evq_poll_close(poll);
+}
+
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
@@ -380,6 +419,7 @@ int main(int argc, char **argv)
         EVQ_CASE(a_streaming_reader_keeps_its_grown_buffer),
         EVQ_CASE(an_idle_reader_goes_back_to_read_initial),
         EVQ_CASE(consuming_nothing_touches_nothing),
+        EVQ_CASE(the_end_behind_seen_bytes_still_says_hup),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }

@@ -382,7 +382,11 @@ static size_t deliver_buffered(evq_poll *poll, evq_event *events, size_t capacit
         if (!(tcp->caller_armed & EVQ_READABLE) || !read_is_ready(tcp))
             continue; /* read or peeked at, or disarmed, since it was put there */
         events[out].token = tcp->token;
-        events[out].ready = EVQ_READABLE;
+        /* The end already found by a fill says so again, with the flags
+         * the kernel gave it the first time (a socket at EOF stays HUP). */
+        events[out].ready = EVQ_READABLE | (tcp->read_status == EVQ_EOF ? EVQ_HUP
+                                            : tcp->read_status != 0     ? EVQ_HUP | EVQ_ERR
+                                                                        : 0);
         out++;
         tcp->caller_armed = 0;
         update_kernel(tcp); /* disarm the kernel's READABLE: reported already */

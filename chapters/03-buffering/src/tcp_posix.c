@@ -268,7 +268,7 @@ int sys_tcp_fill(evq_tcp *tcp)
             tcp->read_drained = false; /* more may wait in the socket */
             return 0; /* full at read_max: the reader must consume first */
         }
-        ssize_t got;
+        ssize_t got = 0; /* set by receive() whenever it returns 0 */
         if ((rc = receive(tcp, space, len, &got)) == EVQ_EWOULDBLOCK) {
             sys_fill_found_empty(tcp); /* no recv() again until the kernel says so */
             return 0;
@@ -295,7 +295,7 @@ int sys_tcp_flush(evq_tcp *tcp)
             iov[i].iov_base = (void *)segments[i].data;
             iov[i].iov_len = segments[i].len;
         }
-        ssize_t sent;
+        ssize_t sent = 0;
         int rc = send_segments(tcp, iov, count, &sent);
         if (rc == EVQ_EWOULDBLOCK)
             return 0; /* the socket is full: the rest waits for WRITABLE */
