@@ -20,7 +20,9 @@ set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
 # Debian installs the 64-bit loader as /usr/lib/wine/wine64; /usr/bin/wine is
 # a wrapper that prefers a 32-bit Wine when one is installed.
+# The programs run through cmake/wine-run.sh, which finds that same Wine and
+# starts it with address-space randomisation off (see the script for why).
 find_program(EVQ_WINE NAMES wine64 wine PATHS /usr/lib/wine /usr/bin NO_CACHE)
 if(EVQ_WINE)
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${EVQ_WINE}")
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${CMAKE_CURRENT_LIST_DIR}/wine-run.sh")
 endif()
