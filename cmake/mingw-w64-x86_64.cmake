@@ -20,9 +20,17 @@ set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
 # Debian installs the 64-bit loader as /usr/lib/wine/wine64; /usr/bin/wine is
 # a wrapper that prefers a 32-bit Wine when one is installed.
-# The programs run through cmake/wine-run.sh, which finds that same Wine and
-# starts it with address-space randomisation off (see the script for why).
+# Where this system lets a process turn address-space randomisation off
+# (setarch -R; some container sandboxes forbid the personality() call), the
+# programs run through cmake/wine-run.sh, which finds that same Wine and
+# starts it that way (see the script for why). Asked once here, not at every
+# launch.
 find_program(EVQ_WINE NAMES wine64 wine PATHS /usr/lib/wine /usr/bin NO_CACHE)
 if(EVQ_WINE)
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${CMAKE_CURRENT_LIST_DIR}/wine-run.sh")
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${EVQ_WINE}")
+  execute_process(COMMAND setarch "${CMAKE_HOST_SYSTEM_PROCESSOR}" -R true
+                  RESULT_VARIABLE evq_no_aslr OUTPUT_QUIET ERROR_QUIET)
+  if(evq_no_aslr EQUAL 0)
+    set(CMAKE_CROSSCOMPILING_EMULATOR "${CMAKE_CURRENT_LIST_DIR}/wine-run.sh")
+  endif()
 endif()
