@@ -425,7 +425,6 @@ int evq_register(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interes
     if (tcp->registered)
         return EVQ_EEXIST;
     tcp->token = token;
-    tcp->interests = interests;
     tcp->caller_armed = interests;
     if ((rc = update_kernel(tcp)) != 0) {
         tcp->caller_armed = 0;
@@ -446,7 +445,6 @@ int evq_reregister(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned inter
     if (!tcp->registered)
         return EVQ_ENOENT;
     tcp->token = token;
-    tcp->interests = interests;
     tcp->caller_armed = interests;
     return update_kernel(tcp);
 }

@@ -58,7 +58,6 @@ struct evq_tcp {
     /* The caller's side (evq.c). */
     bool registered;
     evq_token token;
-    unsigned interests;    /* as last registered */
     unsigned caller_armed; /* what the caller armed and has not yet been told about */
     /* On the queue's list of streams armed READABLE that have something
      * the caller has not seen without the kernel's help (bytes past
