@@ -131,7 +131,7 @@ int evq_deregister(evq_poll *poll, evq_tcp *stream);
 /* ---- streams ------------------------------------------------------------ */
 
 /* ANCHOR: limits */
-/* How much a stream may buffer, and when. Defaults (evq_tcp_limits_default):
+/* How much a stream may buffer, and when. Defaults (evq_tcp_get_default_limits):
  * reads start at 4 KiB and double up to 256 KiB; the write queue holds at
  * most 1 MiB and says WRITABLE again once it has drained to 256 KiB. */
 typedef struct evq_tcp_limits {
@@ -143,7 +143,8 @@ typedef struct evq_tcp_limits {
 } evq_tcp_limits;
 /* ANCHOR_END: limits */
 
-void evq_tcp_limits_default(evq_tcp_limits *out);
+/* evq_tcp_get_* copies settings or counters out; evq_tcp_set_* copies them in. */
+void evq_tcp_get_default_limits(evq_tcp_limits *out);
 /* Change a stream's limits (a listener passes its limits on to the streams
  * it accepts). EVQ_EINVAL for limits that break the rules above. Shrinking
  * below what is buffered now keeps the data: the new limits apply as the
@@ -162,7 +163,7 @@ typedef struct evq_tcp_stats {
     uint64_t receive_calls;    /* recv/WSARecv calls made, EINTR retries included */
     uint64_t send_calls;       /* send/WSASend calls made, EINTR retries included */
 } evq_tcp_stats;
-int evq_tcp_stats_get(const evq_tcp *stream, evq_tcp_stats *out);
+int evq_tcp_get_stats(const evq_tcp *stream, evq_tcp_stats *out);
 
 /* Resolve host (blocking getaddrinfo), connect (blocking), then make the
  * socket non-blocking. The stream belongs to `poll` for its whole life: on
