@@ -224,11 +224,10 @@ static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
 /* One-shot without kernel help: `armed` is what may still produce an event;
  * the wait clears it when it reports the stream. Arming READABLE starts a
  * receive if none is in flight - the kernel needs one before it can say
- * anything. Arming for
- * something that holds already posts a packet to the port, so that the
- * next wait reports it, in turn with everything else. (Bytes already
- * buffered need none: the portable ready list reports those, as it does on
- * every backend.) */
+ * anything. Arming for something that holds already posts a packet to the
+ * port, so that the next wait reports it, in turn with everything else.
+ * (Bytes already buffered need none: the portable ready list reports
+ * those, as it does on every backend.) */
 int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     struct sys_stream *stream = tcp->sys;

@@ -37,7 +37,7 @@
 /* The most queued segments one send hands the kernel (sendmsg's iovec,
  * WSASend's WSABUF array): a whole default write queue, in one call. */
 #define SYS_SEND_SEGMENTS 64
-_Static_assert(SYS_SEND_SEGMENTS *WRITE_CHUNK_SIZE >= STREAM_WRITE_HIGH,
+_Static_assert(STREAM_WRITE_HIGH <= SYS_SEND_SEGMENTS * WRITE_CHUNK_SIZE,
                "one send must be able to take a whole default write queue");
 
 struct sys_poll;   /* the backend's state for one queue: each poll_<os>.c */
