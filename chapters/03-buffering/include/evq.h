@@ -20,7 +20,9 @@
  *   something its caller has not seen yet is reported again at once; one
  *   re-armed with nothing new sleeps until something new comes.
  * - wait() writes at most `capacity` events; more ready streams are reported
- *   by the next calls. A timeout is rounded up to whole milliseconds, -1
+ *   by the next calls, first come, first served. Streams ready in the
+ *   library's own buffers and streams the kernel reports share the
+ *   capacity: neither can starve the other. A timeout is rounded up to whole milliseconds, -1
  *   waits for ever, 0 only looks. An interrupted wait (a signal on POSIX, an
  *   APC on Windows) is retried with the time that is left. A wait that
  *   returns with *n == 0 before its timeout was woken by evq_poll_wake().

@@ -1,5 +1,5 @@
 /* poll.c - the portable queue: argument checks, the registrations, what the
- * kernel is armed for and what the caller is told, the ready list, the
+ * kernel is armed for and what the caller is told, the fair ready list, the
  * wait loop (deadline, interruptions, shutdown), and the list of streams a
  * queue must let go of when it is closed. It never mentions an operating system: the backend behind
  * sys.h does. The stream's own rules (buffers, flush, FIN) are stream.c's.
@@ -16,9 +16,10 @@ struct evq_poll {
     struct sys_poll *sys;
     evq_tcp *streams; /* every stream made on this queue and not yet closed */
     struct sys_event kernel_events[SYS_MAX_EVENTS]; /* one kernel wait's findings */
-    /* The ready list: streams armed READABLE with something unseen
-     * already in our buffer (stream_read_readiness). */
+    /* The ready list, first in, first out: streams armed READABLE with
+     * something unseen already in our buffer (stream_read_readiness). */
     evq_tcp *ready_head, *ready_tail;
+    bool odd_slot_to_list; /* who gets the odd slot of an odd capacity: see kernel_wait */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -67,6 +68,7 @@ int evq_poll_open(evq_poll **out)
         return rc;
     }
     poll->clock = evq_clock_system();
+    poll->odd_slot_to_list = true;
     *out = poll;
     return 0;
 }
@@ -79,13 +81,13 @@ static void ready_list_add(evq_tcp *tcp)
         return; /* keeps its place in the line */
     evq_poll *poll = tcp->poll;
     tcp->on_ready_list = true;
-    tcp->ready_prev = NULL;
-    tcp->ready_next = poll->ready_head;
-    if (poll->ready_head)
-        poll->ready_head->ready_prev = tcp;
+    tcp->ready_next = NULL;
+    tcp->ready_prev = poll->ready_tail;
+    if (poll->ready_tail)
+        poll->ready_tail->ready_next = tcp;
     else
-        poll->ready_tail = tcp;
-    poll->ready_head = tcp;
+        poll->ready_head = tcp;
+    poll->ready_tail = tcp;
 }
 
 static void ready_list_remove(evq_tcp *tcp)
@@ -231,34 +233,50 @@ static size_t deliver_ready_list(evq_poll *poll, evq_event *events, size_t room)
 
 /* ---- the wait ---- */
 
-/* One kernel wait, or what the test hook makes of it; then what it found,
- * turned into the caller's events, and the ready list's streams in the
- * room that is left (*n may be 0 when every kernel event was the library's
- * own business, such as a flush). */
+/* ANCHOR: fairness */
+/* One turn: the ready list and one kernel wait share the caller's
+ * `capacity`, so that neither can starve the other. The list is served
+ * first, up to half the room; the odd slot of an odd capacity goes to the
+ * list and to the kernel in turns (with capacity 1 they alternate). The
+ * kernel gets the rest, and whatever room it leaves goes back to the list.
+ * The list is first in, first out: a stream re-armed joins its end. So a
+ * stream with buffered bytes is reported even while the kernel keeps
+ * reporting others, and the kernel's streams are reported even while the
+ * list never empties. With nothing on the list, the kernel gets it all. */
 static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                        size_t *n, bool *woken)
 {
     *n = 0;
     *woken = false;
-    /* A stream is ready in our own buffer: look at the kernel, do not sleep. */
-    if (poll->ready_head)
+    size_t out = 0;
+    if (poll->ready_head) {
+        size_t share = capacity / 2 + (capacity % 2 == 1 && poll->odd_slot_to_list);
+        poll->odd_slot_to_list = !poll->odd_slot_to_list;
+        out = deliver_ready_list(poll, events, share);
+    }
+    /* Something to report already: look at the kernel, do not sleep. */
+    if (out > 0 || poll->ready_head)
         timeout_ms = 0;
-    if (poll->wait_hook) {
-        int rc = poll->wait_hook(poll->wait_hook_context, &timeout_ms);
-        if (rc != 0)
-            return rc;
-    }
     /* One kernel event gives at most one caller event, so asking for no
-     * more than `capacity` keeps the caller's array from overflowing. */
-    size_t room = capacity < SYS_MAX_EVENTS ? capacity : SYS_MAX_EVENTS;
-    size_t got = 0;
-    int rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
-    if (rc == 0) {
-        *n = deliver(poll, got, events);
-        *n += deliver_ready_list(poll, events + *n, capacity - *n);
+     * more than the room left keeps the caller's array from overflowing. */
+    size_t room = capacity - out < SYS_MAX_EVENTS ? capacity - out : SYS_MAX_EVENTS;
+    int rc = 0;
+    if (room > 0 && poll->wait_hook)
+        rc = poll->wait_hook(poll->wait_hook_context, &timeout_ms);
+    if (room > 0 && rc == 0) {
+        size_t got = 0;
+        rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
+        if (rc == 0)
+            out += deliver(poll, got, events + out);
     }
-    return rc;
+    if (rc == 0)
+        out += deliver_ready_list(poll, events + out, capacity - out);
+    *n = out;
+    /* Events taken from the list are the caller's now (their arming is
+     * used up): return them; a kernel error comes back at the next wait. */
+    return out > 0 ? 0 : rc;
 }
+/* ANCHOR_END: fairness */
 
 /* ANCHOR: wait_loop */
 /* The deadline is fixed once, on the monotonic clock. After an interruption
