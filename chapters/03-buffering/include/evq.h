@@ -182,7 +182,12 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
 int evq_tcp_local_port(const evq_tcp *stream, uint16_t *port);
 /* Take one pending connection: a new, non-blocking, unregistered stream on
  * the listener's queue, with the listener's limits. EVQ_EWOULDBLOCK: none
- * pending now. On IOCP the connection was accepted ahead with AcceptEx. */
+ * pending now (also for a connection that failed while it waited: Linux's
+ * accept() reports its network error, and it is gone). On IOCP the
+ * connection was accepted ahead with AcceptEx. EVQ_EMFILE (or EVQ_ENOBUFS):
+ * out of descriptors - the connection stays in the backlog, and the
+ * listener rests: it is not reported READABLE for a moment (100 ms),
+ * whatever its arming, so that a loop that re-arms it does not spin. */
 int evq_tcp_accept(evq_tcp *listener, evq_tcp **out);
 
 /* ANCHOR: read_api */

@@ -28,7 +28,8 @@
  * copy, and a buffer is pinned while the stream waits).
  *
  * The seam between the two files, and nothing else:
- *   poll_iocp.c -> tcp_win.c: iocp_completed, iocp_start_receive
+ *   poll_iocp.c -> tcp_win.c: iocp_completed, iocp_start_receive,
+ *                             iocp_post_accepts
  *   tcp_win.c -> poll_iocp.c: iocp_started
  */
 #ifndef EVQ_IOCP_H
@@ -116,6 +117,8 @@ void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes);
  * unless one is in flight or the stream is ready already. A failure to
  * start ends the read side (it is reported after the buffered bytes). */
 void iocp_start_receive(struct sys_stream *stream);
+/* Post AcceptEx into every empty slot of a listener (after a failure). */
+void iocp_post_accepts(struct sys_stream *listener);
 
 static inline bool iocp_busy(const struct sys_stream *stream)
 {

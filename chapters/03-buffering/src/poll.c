@@ -1,7 +1,8 @@
 /* poll.c - the portable queue: argument checks, the registrations, what the
  * kernel is armed for and what the caller is told, the fair ready list, the
- * wait loop (deadline, interruptions, shutdown), and the list of streams a
- * queue must let go of when it is closed. It never mentions an operating system: the backend behind
+ * wait loop (deadline, interruptions, shutdown), the pause of a listener at
+ * the descriptor limit, and the list of streams a queue must let go of when
+ * it is closed. It never mentions an operating system: the backend behind
  * sys.h does. The stream's own rules (buffers, flush, FIN) are stream.c's.
  */
 #include "sys.h"
@@ -12,6 +13,10 @@
 
 #include <stdlib.h>
 
+/* How long a listener rests after accept() met the descriptor limit (see
+ * poll_pause_accepting). */
+#define ACCEPT_PAUSE_MS 100
+
 struct evq_poll {
     struct sys_poll *sys;
     evq_tcp *streams; /* every stream made on this queue and not yet closed */
@@ -20,6 +25,7 @@ struct evq_poll {
      * something unseen already in our buffer (stream_read_readiness). */
     evq_tcp *ready_head, *ready_tail;
     bool odd_slot_to_list; /* who gets the odd slot of an odd capacity: see kernel_wait */
+    evq_tcp *paused;       /* listeners resting at the descriptor limit */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -112,12 +118,15 @@ static void ready_list_remove(evq_tcp *tcp)
 /* ANCHOR: interest */
 /* The kernel watches for what the caller armed, plus WRITABLE while output
  * waits - whether or not the caller registered the stream at all: the
- * queue must drain by itself. */
+ * queue must drain by itself. A listener resting at the descriptor limit is
+ * not watched until its pause is over. */
 static unsigned kernel_interests(const evq_tcp *tcp)
 {
     unsigned wanted = tcp->caller_armed;
     if (stream_output_pending(tcp))
         wanted |= EVQ_WRITABLE;
+    if (tcp->accept_resume_at != 0)
+        wanted &= ~(unsigned)EVQ_READABLE;
     return wanted;
 }
 
@@ -231,6 +240,65 @@ static size_t deliver_ready_list(evq_poll *poll, evq_event *events, size_t room)
 }
 /* ANCHOR_END: ready_list */
 
+/* ---- accepting at the descriptor limit ---- */
+
+/* ANCHOR: pause */
+/* accept() failed with EMFILE (or ENFILE, ENOBUFS): a connection waits and
+ * cannot be taken. A level-triggered listener re-armed now would report it
+ * again at once, and the loop would spin on accept() at 100 % CPU for as
+ * long as the limit lasts. So the listener rests: the kernel is not armed
+ * for it for ACCEPT_PAUSE_MS, then it is, whatever the caller did in
+ * between (nginx disables its accept events in the same way). Clients
+ * wait in the backlog meanwhile, and are served once descriptors free up.
+ * libuv instead keeps a spare descriptor to close, accept and drop the
+ * waiting connection with; that turns clients away, costs a descriptor,
+ * and means nothing to IOCP, where the failure comes before a connection
+ * exists (the socket for the next AcceptEx cannot be made). */
+void poll_pause_accepting(evq_tcp *listener)
+{
+    evq_poll *poll = listener->poll;
+    if (listener->accept_resume_at == 0) {
+        listener->paused_next = poll->paused;
+        poll->paused = listener;
+    }
+    listener->accept_resume_at =
+        evq_sat_add(evq_clock_read(&poll->clock), evq_ms_to_ns(ACCEPT_PAUSE_MS));
+    poll_update_kernel(listener);
+}
+
+/* Arm the listeners whose pause is over; returns a timeout no later than
+ * the next one's end. */
+static int resume_accepting(evq_poll *poll, int timeout_ms)
+{
+    uint64_t now = evq_clock_read(&poll->clock);
+    for (evq_tcp **link = &poll->paused; *link;) {
+        evq_tcp *listener = *link;
+        if (listener->accept_resume_at <= now) {
+            *link = listener->paused_next;
+            listener->accept_resume_at = 0;
+            poll_update_kernel(listener);
+            continue;
+        }
+        int left = evq_remaining_ms(listener->accept_resume_at, now);
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = left;
+        link = &listener->paused_next;
+    }
+    return timeout_ms;
+}
+/* ANCHOR_END: pause */
+
+static void unpause(evq_tcp *tcp)
+{
+    for (evq_tcp **link = &tcp->poll->paused; *link; link = &(*link)->paused_next) {
+        if (*link == tcp) {
+            *link = tcp->paused_next;
+            break;
+        }
+    }
+    tcp->accept_resume_at = 0;
+}
+
 /* ---- the wait ---- */
 
 /* ANCHOR: fairness */
@@ -248,6 +316,8 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
 {
     *n = 0;
     *woken = false;
+    if (poll->paused)
+        timeout_ms = resume_accepting(poll, timeout_ms);
     size_t out = 0;
     if (poll->ready_head) {
         size_t share = capacity / 2 + (capacity % 2 == 1 && poll->odd_slot_to_list);
@@ -383,6 +453,7 @@ void evq_poll_close(evq_poll *poll)
     while (poll->streams) {
         evq_tcp *tcp = poll->streams;
         ready_list_remove(tcp);
+        unpause(tcp);
         sys_stream_detach(poll->sys, tcp); /* armed by the caller, or for its write queue */
         tcp->registered = false;
         tcp->caller_armed = tcp->kernel_armed = 0;
@@ -421,6 +492,8 @@ void poll_close_stream(evq_tcp *tcp)
          * epoll set through a dup(), and kqueue implementations differ on
          * whether close() drops knotes. */
         ready_list_remove(tcp);
+        if (tcp->accept_resume_at != 0)
+            unpause(tcp);
         if (tcp->prev)
             tcp->prev->next = tcp->next;
         else

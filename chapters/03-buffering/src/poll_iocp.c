@@ -223,17 +223,22 @@ static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
 /* ANCHOR: arm */
 /* One-shot without kernel help: `armed` is what may still produce an event;
  * the wait clears it when it reports the stream. Arming READABLE starts a
- * receive if none is in flight - the kernel needs one before it can say
- * anything. Arming for something that holds already posts a packet to the
- * port, so that the next wait reports it, in turn with everything else.
- * (Bytes already buffered need none: the portable ready list reports
- * those, as it does on every backend.) */
+ * receive if none is in flight (or, on a listener, fills the AcceptEx
+ * slots) - the kernel needs one before it can say anything. Arming for
+ * something that holds already posts a packet to the port, so that the
+ * next wait reports it, in turn with everything else. (Bytes already
+ * buffered need none: the portable ready list reports those, as it does on
+ * every backend.) */
 int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     struct sys_stream *stream = tcp->sys;
     stream->armed = interests;
-    if ((interests & EVQ_READABLE) && !stream->accepts)
-        iocp_start_receive(stream);
+    if (interests & EVQ_READABLE) {
+        if (stream->accepts)
+            iocp_post_accepts(stream);
+        else
+            iocp_start_receive(stream);
+    }
     unsigned at_once = interests & (stream->accepts ? EVQ_READABLE | EVQ_WRITABLE : EVQ_WRITABLE);
     if (readiness(stream, at_once) != 0 && !stream->check.in_flight) {
         if (!PostQueuedCompletionStatus(sys->port, 0, (ULONG_PTR)stream, &stream->check.overlapped))

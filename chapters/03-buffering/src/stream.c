@@ -179,6 +179,10 @@ int evq_tcp_accept(evq_tcp *listener, evq_tcp **out)
     int rc = sys_socket_accept(listener, &socket);
     if (rc != 0) {
         free(tcp);
+        /* Out of descriptors (or socket buffers): the connection stays in
+         * the backlog, and the listener rests (poll.c says why). */
+        if (rc == EVQ_EMFILE || rc == EVQ_ENOBUFS)
+            poll_pause_accepting(listener);
         return rc;
     }
     /* The listener's settings pass on: a server sets its limits (and a

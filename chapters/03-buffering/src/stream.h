@@ -39,6 +39,10 @@ struct evq_tcp {
      * has not seen already in our buffer, which the kernel cannot see. */
     bool on_ready_list;
     evq_tcp *ready_prev, *ready_next;
+    /* A listener that met the descriptor limit: the kernel is not armed for
+     * it until then (ns, the queue's clock); 0 when it is not resting. */
+    uint64_t accept_resume_at;
+    evq_tcp *paused_next;
 
     /* Buffers and limits (stream.c, buffer.h). */
     evq_tcp_limits limits;
@@ -74,6 +78,8 @@ void poll_close_stream(evq_tcp *tcp);
 /* Bring the kernel's arming in line with what the stream wants now (its
  * caller's arming, plus WRITABLE while output waits). */
 int poll_update_kernel(evq_tcp *tcp);
+/* accept() met the descriptor limit: leave the listener unarmed a while. */
+void poll_pause_accepting(evq_tcp *listener);
 
 /* ---- stream.c, for poll.c (and a completion backend) ---- */
 /* What the stream's own buffer makes it ready for, without the kernel: 0,

@@ -7,7 +7,7 @@
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE /* SO_NOSIGPIPE, through evq_socket_set_nosigpipe */
 #elif defined(__linux__)
-#define _GNU_SOURCE /* accept4; implies struct addrinfo, poll */
+#define _GNU_SOURCE /* accept4, ENONET; implies struct addrinfo, poll */
 #elif !defined(__FreeBSD__) && !defined(__NetBSD__) && !defined(__OpenBSD__)
 #define _POSIX_C_SOURCE 200809L /* struct addrinfo, poll */
 #endif
@@ -124,6 +124,32 @@ int sys_listener_start(evq_tcp *listener)
     return 0;
 }
 
+/* ANCHOR: network_errors */
+/* Linux accept(2): "Linux accept() passes already-pending network errors
+ * on the new socket as an error code from accept() ... For reliable
+ * operation the application should detect the network errors defined for
+ * the protocol after accept() and treat them like EAGAIN by retrying." The
+ * connection they belong to is gone; the listener is fine. */
+static bool pending_network_error(int error)
+{
+    switch (error) {
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+#ifdef ENONET
+    case ENONET:
+#endif
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+/* ANCHOR_END: network_errors */
+
 /* ANCHOR: accept */
 /* The accepted socket must be non-blocking (Linux does not inherit it from
  * the listener) and close-on-exec: accept4() sets both in the same call.
@@ -155,9 +181,10 @@ static int accept_nonblocking(int listener, int *out)
 int sys_socket_accept(evq_tcp *listener, evq_socket *out)
 {
     for (;;) {
+        size_t unused = 0;
+        int rc = sys_io_hook(listener, EVQ_IO_ACCEPT, &unused);
         int fd = -1;
-        int rc = 0;
-        if (accept_nonblocking(listener->socket, &fd) == 0) {
+        if (rc == 0 && accept_nonblocking(listener->socket, &fd) == 0) {
             if ((rc = evq_socket_set_nosigpipe(fd)) != 0) { /* SO_NOSIGPIPE is not inherited */
                 close(fd);
                 return rc;
@@ -165,10 +192,12 @@ int sys_socket_accept(evq_tcp *listener, evq_socket *out)
             *out = fd;
             return 0;
         }
-        rc = evq_error_from_errno(errno);
+        if (rc == 0)
+            rc = pending_network_error(errno) ? EVQ_EWOULDBLOCK : evq_error_from_errno(errno);
         /* EINTR: a signal, try again. ECONNABORTED: the connection was
          * reset while it waited in the backlog (BSD and macOS say so; Linux
-         * drops it silently) - the next one may be fine. */
+         * drops it silently) - the next one may be fine. EMFILE goes back
+         * to stream.c, which pauses the listener. */
         if (rc != EVQ_EINTR && rc != EVQ_ECONNABORTED)
             return rc; /* EAGAIN -> EVQ_EWOULDBLOCK */
     }

@@ -72,9 +72,15 @@ int sys_socket_listen(const struct addrinfo *address, int backlog, evq_socket *o
 /* ANCHOR: accept_ex */
 /* AcceptEx accepts into a socket made beforehand, of the listener's family.
  * The output buffer gets no data (receive length 0: complete as soon as a
- * connection arrives) and the two addresses, each with 16 spare bytes. */
+ * connection arrives) and the two addresses, each with 16 spare bytes. The
+ * test hook stands in front of the socket's creation (EVQ_IO_ACCEPT): it
+ * is what fails when descriptors run out. */
 static int post_accept(struct sys_stream *listener, struct iocp_accept *slot)
 {
+    size_t unused = 0;
+    int rc = sys_io_hook(listener->tcp, EVQ_IO_ACCEPT, &unused);
+    if (rc != 0)
+        return rc;
     slot->socket = overlapped_socket(listener->family);
     if (slot->socket == INVALID_SOCKET)
         return evq_socket_last_error(); /* WSAEMFILE, WSAENOBUFS */
@@ -97,7 +103,7 @@ static int post_accept(struct sys_stream *listener, struct iocp_accept *slot)
 }
 /* ANCHOR_END: accept_ex */
 
-static void post_accepts(struct sys_stream *listener)
+void iocp_post_accepts(struct sys_stream *listener)
 {
     for (int i = 0; i < IOCP_ACCEPTS_POSTED; i++) {
         struct iocp_accept *slot = &listener->accepts[i];
@@ -105,7 +111,7 @@ static void post_accepts(struct sys_stream *listener)
             continue; /* posted, or holding a connection */
         int rc = post_accept(listener, slot);
         if (rc != 0) {
-            listener->accept_error = rc; /* the next accept says it */
+            listener->accept_error = rc; /* the next accept says it; poll.c then pauses */
             return;
         }
     }
@@ -158,7 +164,7 @@ int sys_listener_start(evq_tcp *tcp)
         slot->op.kind = IOCP_ACCEPT;
         slot->op.stream = listener;
     }
-    post_accepts(listener);
+    iocp_post_accepts(listener);
     int rc = listener->accept_error;
     listener->accept_error = 0;
     return rc;
