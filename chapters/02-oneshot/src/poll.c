@@ -91,7 +91,10 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < got; i++) {
-        events[i].token = poll->kernel_events[i].tcp->token;
+        evq_tcp *tcp = poll->kernel_events[i].tcp;
+        if (poll->kernel_events[i].error != 0)
+            tcp->event_error = poll->kernel_events[i].error;
+        events[i].token = tcp->token;
         events[i].ready = poll->kernel_events[i].ready;
     }
     *n = got;

@@ -117,6 +117,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
         evq_tcp *tcp = owner;
         events[out].tcp = tcp;
         events[out].ready = ready_from_epoll(flags, tcp->interests);
+        events[out].error = 0; /* EPOLLERR: the next recv() or send() returns it */
         out++;
     }
     *n = out;

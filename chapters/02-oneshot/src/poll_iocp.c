@@ -268,6 +268,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
             continue;
         events[out].tcp = stream->tcp;
         events[out].ready = ready;
+        events[out].error = 0; /* a completion's error is in the stream's state already */
         out++;
         stream->armed = 0;
     }

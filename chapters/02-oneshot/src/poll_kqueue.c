@@ -9,9 +9,9 @@
  * evq.h promises that an event disarms the whole stream, so the wait
  * (1) merges the read and write knotes of one stream into one event,
  * and (2) deletes the knote that did not fire. The stream's own state
- * (struct sys_stream) says which knotes are armed, so that re-arming and
- * deregistering delete exactly those (EV_DELETE on a missing knote is an
- * ENOENT error).
+ * (struct sys_stream) says which knotes are armed, so that arming adds only
+ * the missing ones and deletes exactly the armed ones no longer wanted
+ * (EV_DELETE on a missing knote is an ENOENT error).
  */
 #if defined(__linux__)
 #define _POSIX_C_SOURCE 200809L /* close() */
@@ -110,8 +110,15 @@ static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count
 /* ANCHOR_END: apply */
 
 /* ANCHOR: arm */
-/* Make the stream's knotes match `wanted`: add (or re-add) a one-shot knote
- * per wanted filter, delete the armed ones no longer wanted. */
+/* Make the stream's knotes match `wanted`: add a one-shot knote per wanted
+ * filter that is not armed yet, delete the armed ones no longer wanted. A
+ * knote that is armed already is left alone. kqueue(2) says re-adding it
+ * "will modify the parameters of the original event" - here to the very
+ * same ones, so it would only cost a system call; and libkqueue refuses to
+ * modify an EVFILT_WRITE knote without EV_CLEAR (with a receipt carrying a
+ * stale error), which failed the arming and lost a stream's queued bytes.
+ * An armed knote needs no second look either: it has been watching all
+ * along, and is queued already if its condition holds. */
 static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
 {
     static const unsigned each[2] = {EVQ_READABLE, EVQ_WRITABLE};
@@ -122,9 +129,9 @@ static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
     for (int i = 0; i < 2; i++) {
         unsigned interest = each[i];
         unsigned short flags;
-        if (wanted & interest)
-            flags = EV_ADD | EV_ONESHOT; /* re-adding an existing knote modifies it */
-        else if (stream->armed & interest)
+        if ((wanted & interest) && !(stream->armed & interest))
+            flags = EV_ADD | EV_ONESHOT;
+        else if (!(wanted & interest) && (stream->armed & interest))
             flags = EV_DELETE;
         else
             continue;
@@ -191,8 +198,11 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 
 /* ANCHOR: translate */
 /* One knote's report to the library's readiness. EV_EOF: the peer closed its
- * side (read filter) or stopped reading (write filter); with it, fflags
- * holds the socket error if the connection failed (a reset). */
+ * side (read filter) or stopped reading (write filter); with it, kqueue(2):
+ * "returns the socket error (if any) in fflags" - a reset. The wait hands
+ * that error on with the event: libkqueue reads it with getsockopt(
+ * SO_ERROR), which on Linux also clears it, so the next recv() would say
+ * EOF where FreeBSD's says ECONNRESET. */
 static uint32_t ready_from_kevent(const struct kevent *kev)
 {
     uint32_t ready = kev->filter == EVFILT_READ ? EVQ_READABLE : EVQ_WRITABLE;
@@ -235,9 +245,12 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
             sys->batch[out] = tcp;
             events[out].tcp = tcp;
             events[out].ready = 0;
+            events[out].error = 0;
             out++;
         }
         events[stream->batch_slot].ready |= ready_from_kevent(kev);
+        if ((kev->flags & EV_EOF) && kev->fflags != 0)
+            events[stream->batch_slot].error = evq_error_from_errno((int)kev->fflags);
     }
     /* ANCHOR_END: wait_collect */
     /* ANCHOR: wait_disarm */

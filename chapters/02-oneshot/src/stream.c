@@ -84,6 +84,8 @@ int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
     if (tcp->read_status != 0)
         return tcp->read_status;
     int rc = sys_tcp_read(tcp, buf, len, n);
+    if (rc == EVQ_EOF && tcp->event_error != 0)
+        rc = tcp->event_error; /* the reset an event said, where recv() says EOF */
     if (rc != 0 && rc != EVQ_EWOULDBLOCK)
         tcp->read_status = rc; /* EOF and errors are final: say them every time */
     return rc;

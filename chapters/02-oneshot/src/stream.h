@@ -27,6 +27,10 @@ struct evq_tcp {
     unsigned interests; /* as last registered: what sys_arm armed */
 
     int read_status; /* 0, or the EVQ_EOF or error every later read returns */
+    /* The connection's error as an event carried it (kqueue's EV_EOF holds
+     * it in fflags): a read that meets EOF reports it instead, for
+     * providers that cleared SO_ERROR while reading it. */
+    int event_error;
 };
 
 /* ---- poll.c, for stream.c ---- */

@@ -29,10 +29,12 @@ struct sys_stream; /* the backend's state for one stream: each poll_<os>.c */
 struct addrinfo;   /* one resolved address (resolve.h); only tcp_<os>.c looks inside */
 
 /* What one kernel wait says about one stream: EVQ_READABLE, EVQ_WRITABLE,
- * EVQ_HUP, EVQ_ERR for what it was armed with (tcp->interests). */
+ * EVQ_HUP, EVQ_ERR for what it was armed with (tcp->interests), and the
+ * connection's error when the kernel says it with the event (0 if not). */
 struct sys_event {
     evq_tcp *tcp;
     uint32_t ready;
+    int error;
 };
 
 /* ANCHOR: interface */

@@ -201,6 +201,8 @@ static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
         evq_tcp *tcp = poll->kernel_events[i].tcp;
         uint32_t kernel_ready = poll->kernel_events[i].ready;
         tcp->kernel_armed = 0;
+        if (poll->kernel_events[i].error != 0)
+            tcp->event_error = poll->kernel_events[i].error;
         if ((kernel_ready & (EVQ_WRITABLE | EVQ_ERR | EVQ_HUP)) && stream_output_pending(tcp))
             stream_flush(tcp); /* a failure is kept, and told below */
         uint32_t ready = caller_readiness(tcp, kernel_ready);

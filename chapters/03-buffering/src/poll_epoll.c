@@ -117,6 +117,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
         evq_tcp *tcp = owner;
         events[out].tcp = tcp;
         events[out].ready = ready_from_epoll(flags, tcp->kernel_armed);
+        events[out].error = 0; /* EPOLLERR: the next recv() or send() returns it */
         /* The socket may hold bytes that came after the last fill's EAGAIN. */
         if (events[out].ready & (EVQ_READABLE | EVQ_HUP | EVQ_ERR))
             tcp->read_drained = false;

@@ -246,8 +246,8 @@ static int fill_from_socket(evq_tcp *tcp)
         }
         if (rc != 0)
             return rc; /* a reset: after the bytes already buffered */
-        if (got == 0)
-            return EVQ_EOF; /* the peer shut down writing; we may still send */
+        if (got == 0)  /* the peer shut down writing; we may still send */
+            return tcp->event_error != 0 ? tcp->event_error : EVQ_EOF;
         read_buffer_commit(&tcp->read_buf, got);
     }
 }

@@ -54,6 +54,10 @@ struct evq_tcp {
      * when the kernel reports the socket readable (or hung up, or failed),
      * and by a receive completion on IOCP. */
     bool read_drained;
+    /* The connection's error as an event carried it (kqueue's EV_EOF holds
+     * it in fflags): a fill that meets EOF reports it instead, for
+     * providers that cleared SO_ERROR while reading it. */
+    int event_error;
     struct write_queue write_queue;
     int write_status;        /* 0, or the error every later write returns */
     bool write_error_told;   /* that error has been reported in an event (or by a write) */
