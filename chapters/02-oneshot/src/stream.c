@@ -34,19 +34,30 @@ static int stream_open(evq_poll *poll, evq_tcp *tcp, evq_socket socket, evq_tcp 
 }
 
 /* ANCHOR: connect */
-/* A socket connected to the first address of host:port that takes the
- * connection: each is tried in turn, as getaddrinfo() lists them. */
-static int connect_socket(const char *host, uint16_t port, evq_socket *out)
+/* A stream of `poll` on a socket connected to the first address of
+ * host:port that takes the connection: each is tried in turn, as
+ * getaddrinfo() lists them. */
+static int open_stream(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
 {
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
     struct addrinfo *list = NULL;
+    evq_socket socket = EVQ_INVALID_SOCKET;
     int rc = resolve(host, port, false, &list); /* blocks: chapter 4 fixes that */
     for (const struct addrinfo *address = list; address; address = resolve_next(address)) {
-        rc = sys_socket_connect(address, out); /* blocks too: chapter 4 */
+        rc = sys_socket_connect(address, &socket); /* blocks too: chapter 4 */
         if (rc == 0)
             break;
     }
     resolve_free(list);
-    return rc;
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    return stream_open(poll, tcp, socket, out);
 }
 
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
@@ -55,18 +66,7 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
         *out = NULL;
     if (!poll || !host || !out || port == 0)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
-    evq_socket socket = EVQ_INVALID_SOCKET;
-    int rc = connect_socket(host, port, &socket);
-    if (rc != 0) {
-        free(tcp);
-        return rc;
-    }
-    return stream_open(poll, tcp, socket, out);
+    return open_stream(poll, host, port, out);
 }
 /* ANCHOR_END: connect */
 

@@ -84,23 +84,35 @@ static int stream_open(evq_poll *poll, evq_tcp *tcp, evq_socket socket, evq_tcp 
 }
 
 /* ANCHOR: connect */
-/* A socket connected to, or listening on, the first address of host:port
- * that works: each is tried in turn, as getaddrinfo() lists them. */
-static int open_socket(const char *host, uint16_t port, bool listening, int backlog,
-                       evq_socket *out)
+/* A stream of `poll` on a socket connected to, or listening on, the first
+ * address of host:port that works: each is tried in turn, as getaddrinfo()
+ * lists them. */
+static int open_stream(evq_poll *poll, const char *host, uint16_t port, bool listening, int backlog,
+                       evq_tcp **out)
 {
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
+    tcp->listener = listening;
     struct addrinfo *list = NULL;
+    evq_socket socket = EVQ_INVALID_SOCKET;
     int rc = resolve(host, port, listening, &list); /* blocks: chapter 4 fixes that */
     for (const struct addrinfo *address = list; address; address = resolve_next(address)) {
         if (listening)
-            rc = sys_socket_listen(address, backlog, out);
+            rc = sys_socket_listen(address, backlog, &socket);
         else
-            rc = sys_socket_connect(address, out); /* blocks too: chapter 4 */
+            rc = sys_socket_connect(address, &socket); /* blocks too: chapter 4 */
         if (rc == 0)
             break;
     }
     resolve_free(list);
-    return rc;
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    return stream_open(poll, tcp, socket, out);
 }
 
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
@@ -109,18 +121,7 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
         *out = NULL;
     if (!poll || !host || !out || port == 0)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
-    evq_socket socket = EVQ_INVALID_SOCKET;
-    int rc = open_socket(host, port, false, 0, &socket);
-    if (rc != 0) {
-        free(tcp);
-        return rc;
-    }
-    return stream_open(poll, tcp, socket, out);
+    return open_stream(poll, host, port, false, 0, out);
 }
 /* ANCHOR_END: connect */
 
@@ -130,22 +131,9 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
         *out = NULL;
     if (!poll || !host || !out)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
-    tcp->listener = true;
-    evq_socket socket = EVQ_INVALID_SOCKET;
-    int rc = open_socket(host, port, true, backlog > 0 ? backlog : SOMAXCONN, &socket);
-    if (rc != 0) {
-        free(tcp);
-        return rc;
-    }
-    if ((rc = stream_open(poll, tcp, socket, out)) != 0)
-        return rc;
-    if ((rc = sys_listener_start(tcp)) != 0) {
-        evq_tcp_close(tcp);
+    int rc = open_stream(poll, host, port, true, backlog > 0 ? backlog : SOMAXCONN, out);
+    if (rc == 0 && (rc = sys_listener_start(*out)) != 0) {
+        evq_tcp_close(*out);
         *out = NULL;
     }
     return rc;
