@@ -138,10 +138,14 @@ EVQ_TEST(a_write_after_the_reset_was_read_is_an_error_not_a_signal)
     in_a_child_with_default_sigpipe(write_after_the_reset_was_read);
 }
 
+#ifndef _WIN32
 /* A stream read dry, registered for WRITABLE only: the peer's reset comes as
  * an event with EVQ_ERR/EVQ_HUP on the write side. The socket is dead for
- * reading too, so the next read returns the error, never EVQ_EWOULDBLOCK. */
-EVQ_TEST(a_read_after_an_error_event_on_a_write_only_registration)
+ * reading too, so the next read returns the error, never EVQ_EWOULDBLOCK.
+ * POSIX only: the event comes from the kernel's readiness; IOCP watches
+ * nothing on a write-only registration but its sends (and under Wine a
+ * reset close is a FIN, which ends no send). */
+EVQ_TEST_POSIX(a_read_after_an_error_event_on_a_write_only_registration)
 {
     evq_poll *poll;
     evq_tcp *stream;
@@ -164,9 +168,7 @@ EVQ_TEST(a_read_after_an_error_event_on_a_write_only_registration)
         evq_sleep_ms(10); /* plain WRITABLE: the reset is not there yet */
         REQUIRE_OK(evq_reregister(poll, stream, 3, EVQ_WRITABLE));
     }
-#ifndef _WIN32
-    CHECK_UINT(event.ready & (EVQ_ERR | EVQ_HUP), !=, 0);
-#endif
+    REQUIRE_UINT(event.ready & (EVQ_ERR | EVQ_HUP), !=, 0);
     int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
     CHECK(is_a_reset_read(rc));
     if (!is_a_reset_read(rc))
@@ -176,12 +178,15 @@ EVQ_TEST(a_read_after_an_error_event_on_a_write_only_registration)
     evq_tcp_close(stream);
     evq_poll_close(poll);
 }
+#endif
 
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
         EVQ_CASE(a_write_after_the_reset_was_read_is_an_error_not_a_signal),
+#ifndef _WIN32
         EVQ_CASE(a_read_after_an_error_event_on_a_write_only_registration),
+#endif
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }
