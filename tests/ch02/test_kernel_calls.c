@@ -46,75 +46,88 @@ static int completions_in_flight(void)
     return strcmp(evq_backend(), "iocp") == 0 ? 1 : 0;
 }
 
+/* A queue whose kernel waits are counted, and a stream on it connected to
+ * a peer socket the test drives. */
+struct counted {
+    evq_poll *poll;
+    evq_tcp *stream;
+    evq_socket peer;
+    struct kernel_waits k;
+};
+
+static int counted_open(struct counted *c)
+{
+    memset(c, 0, sizeof *c);
+    kernel_waits_reset(&c->k);
+    int rc = evq_poll_open(&c->poll);
+    if (rc != 0)
+        return rc;
+    evq_poll_set_wait_hook(c->poll, count_kernel_wait, &c->k);
+    return ch02_pair(c->poll, &c->stream, &c->peer);
+}
+
+static void counted_close(struct counted *c)
+{
+    evq_tcp_close(c->stream);
+    evq_socket_close(c->peer);
+    evq_poll_close(c->poll);
+}
+
+/* Waits of wait_ms in which nothing happens for the caller: no event, and
+ * the kernel asked once (MOST_WAITS_WHEN_IDLE at most) each time. */
+static void check_quiet_waits(struct counted *c, int rounds, int wait_ms)
+{
+    for (int round = 0; round < rounds; round++) {
+        evq_event events[4];
+        size_t n = 99;
+        kernel_waits_reset(&c->k);
+        CHECK_OK(evq_poll_wait(c->poll, events, 4, wait_ms, &n));
+        CHECK_UINT(n, ==, 0);
+        CHECK_INT(c->k.calls, >=, 1);
+        CHECK_INT(c->k.calls, <=, MOST_WAITS_WHEN_IDLE);
+    }
+}
+
 /* One-shot: after its event, a stream whose data is left unread is disarmed
  * in the kernel too, so the kernel sleeps through the next waits. A
  * level-triggered registration (EPOLLONESHOT dropped, EV_ONESHOT dropped)
  * would report the socket again at every kernel wait. */
 EVQ_TEST(unread_data_wakes_the_kernel_once)
 {
-    evq_poll *poll;
-    evq_tcp *stream;
-    evq_socket peer;
-    struct kernel_waits k;
-    kernel_waits_reset(&k);
-    REQUIRE_OK(evq_poll_open(&poll));
-    evq_poll_set_wait_hook(poll, count_kernel_wait, &k);
-    REQUIRE_OK(ch02_pair(poll, &stream, &peer));
-    REQUIRE_OK(evq_register(poll, stream, 1, EVQ_READABLE));
-    REQUIRE_OK(evq_net_send_all(peer, "ping", 4));
-    evq_event events[4];
-    REQUIRE(ch02_wait_one(poll, events, 5000));
-    CHECK_UINT(events[0].ready & EVQ_READABLE, ==, EVQ_READABLE);
+    struct counted c;
+    REQUIRE_OK(counted_open(&c));
+    REQUIRE_OK(evq_register(c.poll, c.stream, 1, EVQ_READABLE));
+    REQUIRE_OK(evq_net_send_all(c.peer, "ping", 4));
+    evq_event event;
+    REQUIRE(ch02_wait_one(c.poll, &event, 5000));
+    CHECK_UINT(event.ready & EVQ_READABLE, ==, EVQ_READABLE);
 
-    for (int round = 0; round < 3; round++) { /* the 4 bytes are still unread */
-        kernel_waits_reset(&k);
-        size_t n = 99;
-        CHECK_OK(evq_poll_wait(poll, events, 4, 50, &n));
-        CHECK_UINT(n, ==, 0);
-        CHECK_INT(k.calls, >=, 1);
-        CHECK_INT(k.calls, <=, MOST_WAITS_WHEN_IDLE);
-    }
+    check_quiet_waits(&c, 3, 50); /* the 4 bytes are still unread */
+
     /* Re-armed, it reports the same bytes: nothing was lost. */
-    REQUIRE_OK(evq_reregister(poll, stream, 2, EVQ_READABLE));
-    REQUIRE(ch02_wait_one(poll, events, 5000));
-    CHECK_UINT(events[0].token, ==, 2);
+    REQUIRE_OK(evq_reregister(c.poll, c.stream, 2, EVQ_READABLE));
+    REQUIRE(ch02_wait_one(c.poll, &event, 5000));
+    CHECK_UINT(event.token, ==, 2);
     char buf[8];
     size_t len = 0;
-    CHECK_OK(ch02_read_available(stream, buf, sizeof buf, &len));
+    CHECK_OK(ch02_read_available(c.stream, buf, sizeof buf, &len));
     CHECK_UINT(len, ==, 4);
     CHECK_MEM(buf, "ping", 4);
-    evq_tcp_close(stream);
-    evq_socket_close(peer);
-    evq_poll_close(poll);
+    counted_close(&c);
 }
 
 /* The same for WRITABLE, which a connected socket stays all the time: once
  * reported, it wakes nothing until the stream is armed again. */
 EVQ_TEST(a_socket_that_stays_writable_wakes_the_kernel_once)
 {
-    evq_poll *poll;
-    evq_tcp *stream;
-    evq_socket peer;
-    struct kernel_waits k;
-    kernel_waits_reset(&k);
-    REQUIRE_OK(evq_poll_open(&poll));
-    evq_poll_set_wait_hook(poll, count_kernel_wait, &k);
-    REQUIRE_OK(ch02_pair(poll, &stream, &peer));
-    REQUIRE_OK(evq_register(poll, stream, 1, EVQ_WRITABLE));
-    evq_event events[4];
-    REQUIRE(ch02_wait_one(poll, events, 5000));
-    CHECK_UINT(events[0].ready, ==, EVQ_WRITABLE);
-    for (int round = 0; round < 3; round++) {
-        kernel_waits_reset(&k);
-        size_t n = 99;
-        CHECK_OK(evq_poll_wait(poll, events, 4, 50, &n));
-        CHECK_UINT(n, ==, 0);
-        CHECK_INT(k.calls, >=, 1);
-        CHECK_INT(k.calls, <=, MOST_WAITS_WHEN_IDLE);
-    }
-    evq_tcp_close(stream);
-    evq_socket_close(peer);
-    evq_poll_close(poll);
+    struct counted c;
+    REQUIRE_OK(counted_open(&c));
+    REQUIRE_OK(evq_register(c.poll, c.stream, 1, EVQ_WRITABLE));
+    evq_event event;
+    REQUIRE(ch02_wait_one(c.poll, &event, 5000));
+    CHECK_UINT(event.ready, ==, EVQ_WRITABLE);
+    check_quiet_waits(&c, 3, 50);
+    counted_close(&c);
 }
 
 /* Armed for both, only WRITABLE fired: the event disarms READABLE too. On
@@ -123,45 +136,33 @@ EVQ_TEST(a_socket_that_stays_writable_wakes_the_kernel_once)
  * it: an event without a re-arm, and a kernel wake-up. */
 EVQ_TEST(an_unfired_interest_is_not_woken_by_later_data)
 {
-    evq_poll *poll;
-    evq_tcp *stream;
-    evq_socket peer;
-    struct kernel_waits k;
-    kernel_waits_reset(&k);
-    REQUIRE_OK(evq_poll_open(&poll));
-    evq_poll_set_wait_hook(poll, count_kernel_wait, &k);
-    REQUIRE_OK(ch02_pair(poll, &stream, &peer));
-    REQUIRE_OK(evq_register(poll, stream, 5, EVQ_READABLE | EVQ_WRITABLE));
-    evq_event events[4];
-    REQUIRE(ch02_wait_one(poll, events, 5000));
-    REQUIRE_UINT(events[0].ready, ==, EVQ_WRITABLE); /* nothing to read yet */
+    struct counted c;
+    REQUIRE_OK(counted_open(&c));
+    REQUIRE_OK(evq_register(c.poll, c.stream, 5, EVQ_READABLE | EVQ_WRITABLE));
+    evq_event event;
+    REQUIRE(ch02_wait_one(c.poll, &event, 5000));
+    REQUIRE_UINT(event.ready, ==, EVQ_WRITABLE); /* nothing to read yet */
 
-    REQUIRE_OK(evq_net_send_all(peer, "x", 1));
+    REQUIRE_OK(evq_net_send_all(c.peer, "x", 1));
     evq_sleep_ms(20); /* the byte is in the socket before the wait starts */
-    kernel_waits_reset(&k);
+    kernel_waits_reset(&c.k);
     size_t n = 99;
-    CHECK_OK(evq_poll_wait(poll, events, 4, 200, &n));
+    CHECK_OK(evq_poll_wait(c.poll, &event, 1, 200, &n));
     CHECK_UINT(n, ==, 0);
-    CHECK_INT(k.calls, >=, 1);
-    CHECK_INT(k.calls, <=, 1 + completions_in_flight());
-    /* Nothing more after that, on any backend. */
-    kernel_waits_reset(&k);
-    CHECK_OK(evq_poll_wait(poll, events, 4, 50, &n));
-    CHECK_UINT(n, ==, 0);
-    CHECK_INT(k.calls, <=, MOST_WAITS_WHEN_IDLE);
+    CHECK_INT(c.k.calls, >=, 1);
+    CHECK_INT(c.k.calls, <=, 1 + completions_in_flight());
+    check_quiet_waits(&c, 1, 50); /* nothing more after that, on any backend */
 
     /* Re-armed, the byte is reported: the wake-up was missing, not the data. */
-    REQUIRE_OK(evq_reregister(poll, stream, 6, EVQ_READABLE));
-    REQUIRE(ch02_wait_one(poll, events, 5000));
-    CHECK_UINT(events[0].token, ==, 6);
-    CHECK_UINT(events[0].ready & EVQ_READABLE, ==, EVQ_READABLE);
+    REQUIRE_OK(evq_reregister(c.poll, c.stream, 6, EVQ_READABLE));
+    REQUIRE(ch02_wait_one(c.poll, &event, 5000));
+    CHECK_UINT(event.token, ==, 6);
+    CHECK_UINT(event.ready & EVQ_READABLE, ==, EVQ_READABLE);
     char buf[4];
     size_t len = 0;
-    CHECK_OK(ch02_read_available(stream, buf, sizeof buf, &len));
+    CHECK_OK(ch02_read_available(c.stream, buf, sizeof buf, &len));
     CHECK_UINT(len, ==, 1);
-    evq_tcp_close(stream);
-    evq_socket_close(peer);
-    evq_poll_close(poll);
+    counted_close(&c);
 }
 
 /* A 1.5 s wait on an empty queue is one kernel wait of 1500 ms (two if the

@@ -79,13 +79,12 @@ static void in_a_child_with_default_sigpipe(void (*scenario)(void))
 
 /* Wait for events and read until a final code (bounded), re-arming on
  * EVQ_EWOULDBLOCK. Returns that code, or EVQ_ETIMEDOUT. */
-static int read_until_the_end(evq_poll *poll, evq_tcp *stream, uint32_t *last_ready)
+static int read_until_the_end(evq_poll *poll, evq_tcp *stream)
 {
     for (int round = 0; round < 50; round++) {
         evq_event event;
         if (!ch03_wait_one(poll, &event, 5000))
             return EVQ_ETIMEDOUT;
-        *last_ready = event.ready;
         char buf[64];
         size_t len = 0;
         int rc = ch03_read_available(stream, buf, sizeof buf, &len);
@@ -111,8 +110,7 @@ static void write_after_the_reset_was_read(void)
     REQUIRE_OK(ch03_pair(poll, &stream, &peer));
     REQUIRE_OK(evq_register(poll, stream, 1, EVQ_READABLE));
     REQUIRE_OK(evq_socket_close_with_reset(peer));
-    uint32_t last_ready = 0;
-    int rc = read_until_the_end(poll, stream, &last_ready);
+    int rc = read_until_the_end(poll, stream);
     CHECK(is_a_reset_read(rc));
     if (!is_a_reset_read(rc))
         evq_test_note("the read ended with %s", evq_error_name(rc));
@@ -148,6 +146,45 @@ EVQ_TEST(a_write_after_the_reset_was_read_is_an_error_not_a_signal)
     in_a_child_with_default_sigpipe(write_after_the_reset_was_read);
 }
 
+/* Write until the stream takes no more (the peer reads nothing): the
+ * socket is full and the write queue holds bytes. 0, or the write's error. */
+static int fill_the_write_queue(evq_tcp *stream)
+{
+    static char chunk[65536];
+    memset(chunk, 'q', sizeof chunk);
+    for (size_t written = 0; written < (size_t)64 << 20;) { /* bounded: 64 MiB */
+        size_t n = 0;
+        int rc = evq_tcp_write(stream, chunk, sizeof chunk, &n);
+        if (rc == EVQ_EWOULDBLOCK)
+            return evq_tcp_queued(stream) > 0 ? 0 : EVQ_EWOULDBLOCK;
+        if (rc != 0)
+            return rc;
+        written += n;
+    }
+    return EVQ_ETIMEDOUT; /* 64 MiB taken: the peer must be reading */
+}
+
+/* Arm WRITABLE and wait (bounded) for an event with any of `bits`, re-arming
+ * after plain WRITABLE ones. Returns the last event's readiness. */
+static uint32_t wait_for_writable_with(evq_poll *poll, evq_tcp *stream, evq_token token,
+                                       uint32_t bits)
+{
+    evq_event event = {0, 0};
+    if (evq_register(poll, stream, token, EVQ_WRITABLE) != 0)
+        return 0;
+    for (int round = 0; round < 50; round++) {
+        if (!ch03_wait_one(poll, &event, 5000))
+            return 0;
+        CHECK_UINT(event.token, ==, token);
+        if (event.ready & bits)
+            break;
+        evq_sleep_ms(10); /* not there yet */
+        if (evq_reregister(poll, stream, token, EVQ_WRITABLE) != 0)
+            return 0;
+    }
+    return event.ready;
+}
+
 static void queued_bytes_after_the_reset_was_read(void)
 {
     evq_poll *poll;
@@ -155,18 +192,7 @@ static void queued_bytes_after_the_reset_was_read(void)
     evq_socket peer;
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch03_pair(poll, &stream, &peer));
-    /* Fill the socket and queue more: the peer reads nothing. */
-    static char chunk[65536];
-    memset(chunk, 'q', sizeof chunk);
-    int rc = 0;
-    for (size_t written = 0; written < (size_t)64 << 20;) { /* bounded: 64 MiB */
-        size_t n = 0;
-        if ((rc = evq_tcp_write(stream, chunk, sizeof chunk, &n)) != 0)
-            break;
-        written += n;
-    }
-    REQUIRE_ERR(rc, EVQ_EWOULDBLOCK);
-    REQUIRE_UINT(evq_tcp_queued(stream), >, 0);
+    REQUIRE_OK(fill_the_write_queue(stream));
 
     /* The peer resets (with unread bytes it would anyway), and a read takes
      * the reset before the queue's next flush. No wait in between: the wait
@@ -174,8 +200,8 @@ static void queued_bytes_after_the_reset_was_read(void)
     REQUIRE_OK(evq_socket_close_with_reset(peer));
     evq_sleep_ms(50); /* loopback delivers the RST at once; this is slack */
     char buf[16];
-    size_t got = 0;
-    rc = evq_tcp_read(stream, buf, sizeof buf, &got);
+    size_t n = 0;
+    int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
 #ifdef _WIN32
     (void)rc; /* a receive may still be on its way: the flush is what counts */
 #else
@@ -185,18 +211,7 @@ static void queued_bytes_after_the_reset_was_read(void)
     /* Now the wait flushes the queue into the dead socket: the send fails,
      * and the caller hears it as EVQ_ERR, then from every write. */
     uint64_t sends_before = send_calls(stream);
-    REQUIRE_OK(evq_register(poll, stream, 2, EVQ_WRITABLE));
-    uint32_t ready = 0;
-    for (int round = 0; round < 50 && !(ready & EVQ_ERR); round++) {
-        evq_event event;
-        if (!ch03_wait_one(poll, &event, 5000))
-            break;
-        ready = event.ready;
-        if (!(ready & EVQ_ERR))
-            REQUIRE_OK(evq_reregister(poll, stream, 2, EVQ_WRITABLE));
-    }
-    CHECK_UINT(ready & EVQ_ERR, ==, EVQ_ERR);
-    size_t n = 0;
+    CHECK_UINT(wait_for_writable_with(poll, stream, 2, EVQ_ERR) & EVQ_ERR, ==, EVQ_ERR);
     rc = evq_tcp_write(stream, "after", 5, &n);
     CHECK(is_a_dead_peer_code(rc));
     if (!is_a_dead_peer_code(rc))
@@ -215,45 +230,51 @@ EVQ_TEST(a_queue_flushed_after_the_reset_was_read_is_an_error_not_a_signal)
 }
 
 #ifndef _WIN32
-/* A stream read dry (the library remembers it would block and makes no more
- * recv until the kernel says otherwise), registered for WRITABLE only: the
- * peer's reset comes as an event with EVQ_ERR/EVQ_HUP on the write side. The
- * socket is dead for reading too, so the next read returns the error - a
- * backend that forgets the read side on an event that does not say
- * READABLE answers EVQ_EWOULDBLOCK on a dead stream, for ever.
- * POSIX only: the event comes from the kernel's readiness; IOCP watches
- * nothing on a write-only registration but its sends (and under Wine a
- * reset close is a FIN, which ends no send). */
+/* A stream whose socket was found empty: the library remembers that it
+ * would block, and makes no recv until the kernel says otherwise. */
+static int a_stream_read_dry(evq_poll *poll, evq_tcp **stream, evq_socket *peer)
+{
+    int rc = ch03_pair(poll, stream, peer);
+    char buf[16];
+    size_t n = 0;
+    if (rc == 0 && (rc = evq_tcp_read(*stream, buf, sizeof buf, &n)) == EVQ_EWOULDBLOCK)
+        rc = 0;
+    return rc;
+}
+
+/* The next read says the stream is dead, and goes on saying it. */
+static void check_the_read_is_the_end(evq_tcp *stream)
+{
+    char buf[16];
+    size_t n = 99;
+    int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
+    CHECK(is_a_reset_read(rc));
+    if (!is_a_reset_read(rc))
+        evq_test_note("the read returned %s", evq_error_name(rc));
+    CHECK_UINT(n, ==, 0);
+    CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), rc);
+}
+
+/* A stream read dry, registered for WRITABLE only: the peer's reset comes as
+ * an event with EVQ_ERR/EVQ_HUP on the write side. The socket is dead for
+ * reading too, so the next read returns the error - a backend that forgets
+ * the read side on an event that does not say READABLE answers
+ * EVQ_EWOULDBLOCK on a dead stream, for ever. POSIX only: the event comes
+ * from the kernel's readiness; IOCP watches nothing on a write-only
+ * registration but its sends (and under Wine a reset close is a FIN, which
+ * ends no send). */
 EVQ_TEST_POSIX(a_read_after_an_error_event_on_a_write_only_registration)
 {
     evq_poll *poll;
     evq_tcp *stream;
     evq_socket peer;
     REQUIRE_OK(evq_poll_open(&poll));
-    REQUIRE_OK(ch03_pair(poll, &stream, &peer));
-    char buf[16];
-    size_t n = 0;
-    REQUIRE_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), EVQ_EWOULDBLOCK); /* drained */
+    REQUIRE_OK(a_stream_read_dry(poll, &stream, &peer));
     REQUIRE_OK(evq_socket_close_with_reset(peer));
     evq_sleep_ms(20);
-
-    REQUIRE_OK(evq_register(poll, stream, 3, EVQ_WRITABLE));
-    evq_event event = {0, 0};
-    for (int round = 0; round < 50; round++) {
-        REQUIRE(ch03_wait_one(poll, &event, 5000));
-        CHECK_UINT(event.token, ==, 3);
-        if (event.ready & (EVQ_ERR | EVQ_HUP))
-            break;
-        evq_sleep_ms(10); /* plain WRITABLE: the reset is not there yet */
-        REQUIRE_OK(evq_reregister(poll, stream, 3, EVQ_WRITABLE));
-    }
-    REQUIRE_UINT(event.ready & (EVQ_ERR | EVQ_HUP), !=, 0);
-    int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
-    CHECK(is_a_reset_read(rc));
-    if (!is_a_reset_read(rc))
-        evq_test_note("the read returned %s", evq_error_name(rc));
-    CHECK_UINT(n, ==, 0);
-    CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), rc); /* and it stays */
+    REQUIRE_UINT(wait_for_writable_with(poll, stream, 3, EVQ_ERR | EVQ_HUP) & (EVQ_ERR | EVQ_HUP),
+                 !=, 0);
+    check_the_read_is_the_end(stream);
     evq_tcp_close(stream);
     evq_poll_close(poll);
 }
