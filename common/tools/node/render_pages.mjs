@@ -133,6 +133,9 @@ const inspect = `(async () => {
     highlighted: document.querySelectorAll('pre.sourceCode span.kw, pre.sourceCode span.dt').length,
     c_blocks: document.querySelectorAll('pre.sourceCode.c').length,
     height: Math.ceil(root.scrollHeight),
+    ids: [...document.querySelectorAll('[id]')].map((e) => e.id),
+    links: [...document.querySelectorAll('a[href]')].map((a) => a.getAttribute('href'))
+      .filter((h) => !/^[a-z][a-z0-9+.-]*:/i.test(h)),
   };
 })()`;
 
@@ -194,6 +197,8 @@ async function renderPage(sessionId, file) {
 const started = Date.now();
 let problems = 0;
 let diagrams = 0;
+const anchors = new Map(); // page name -> its ids, to check links between pages at the end
+const links = []; // [page name, href]
 try {
   await withTimeout(send('Browser.getVersion'), 30000, 'starting chromium')
     .then((v) => console.log(`browser: ${v.product}`));
@@ -207,6 +212,8 @@ try {
     try {
       const r = await renderPage(sessionId, file);
       diagrams += r.svgs;
+      anchors.set(name, new Set(r.ids));
+      for (const href of r.links) links.push([name, href]);
       const complaints = [...r.errors];
       if (r.undrawn.length) complaints.push(`diagram(s) ${r.undrawn.join(', ')} not drawn (mermaid: ${r.state})`);
       if (r.broken.length) complaints.push(`diagram(s) ${r.broken.join(', ')} drawn as mermaid's syntax-error picture`);
@@ -222,6 +229,22 @@ try {
       console.error(`${name}: ${error.message}`);
       problems++;
       if (exited) break;
+    }
+  }
+  // Every link to a page of the book, and to a place in it, leads somewhere.
+  for (const [from, href] of links) {
+    const [target, fragment] = href.split('#');
+    const page = target === '' ? from : target;
+    if (!anchors.has(page)) {
+      // Not rendered in this run: it must at least exist beside the pages.
+      const dir = path.dirname(pages.find((file) => path.basename(file) === from));
+      if (page.endsWith('.html') && !fs.existsSync(path.join(dir, page))) {
+        console.error(`${from}: link to ${href}: no such page in the book`);
+        problems++;
+      }
+    } else if (fragment && !anchors.get(page).has(decodeURIComponent(fragment))) {
+      console.error(`${from}: link to ${href}: no such place on that page`);
+      problems++;
     }
   }
   await send('Browser.close').catch(() => {});
