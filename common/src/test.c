@@ -203,6 +203,7 @@ int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t coun
         }
     }
     printf("%d passed, %d failed\n", passed, failed);
+    /* ANCHOR: known_deviation */
     /* A case the platform is known to get wrong keeps its rule: it still
      * runs, and its failure is reported as what it is. */
     const char *deviation = getenv("EVQ_TEST_KNOWN_DEVIATION");
@@ -213,5 +214,6 @@ int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t coun
         }
         printf("note: listed as a known deviation of %s, but passed\n", deviation);
     }
+    /* ANCHOR_END: known_deviation */
     return failed == 0 && passed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

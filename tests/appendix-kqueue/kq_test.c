@@ -59,6 +59,7 @@ static void on_watchdog_signal(int signal_number)
     (void)signal_number;
 }
 
+/* ANCHOR: watchdog */
 static void watchdog_run(void *arg)
 {
     kq_watchdog *watchdog = arg;
@@ -80,6 +81,7 @@ static void watchdog_run(void *arg)
         evq_sleep_ms(KQ_WATCHDOG_STEP_MS);
     }
 }
+/* ANCHOR_END: watchdog */
 
 bool kq_watchdog_start(kq_watchdog *watchdog, int bound_ms)
 {
