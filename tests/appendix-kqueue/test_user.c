@@ -43,14 +43,23 @@ EVQ_TEST(trigger_with_clear_fires_once)
     close(kq);
 }
 
+/* A new kqueue with user event 2, without EV_CLEAR, triggered; or -1. */
+static int kq_with_a_triggered_level_event(void)
+{
+    int kq = kq_open();
+    if (kq >= 0) {
+        CHECK_INT(kq_change(kq, 2, EVFILT_USER, EV_ADD, 0, 0, NULL), ==, 0);
+        CHECK_INT(kq_change(kq, 2, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL), ==, 0);
+    }
+    return kq;
+}
+
 /* Without EV_CLEAR the state is not reset after delivery: a triggered user
  * event is returned by every kevent() until it is cleared or deleted. */
 EVQ_TEST(trigger_without_clear_stays_triggered)
 {
-    int kq = kq_open();
+    int kq = kq_with_a_triggered_level_event();
     REQUIRE(kq >= 0);
-    CHECK_INT(kq_change(kq, 2, EVFILT_USER, EV_ADD, 0, 0, NULL), ==, 0);
-    CHECK_INT(kq_change(kq, 2, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL), ==, 0);
     struct kevent events[4];
     CHECK_INT(kq_poll(kq, events, 4), ==, 1);
     CHECK_INT(kq_poll(kq, events, 4), ==, 1);
@@ -63,10 +72,8 @@ EVQ_TEST(trigger_without_clear_stays_triggered)
  * is dropped when the scan finds its filter false. */
 EVQ_TEST(change_with_clear_resets_the_trigger)
 {
-    int kq = kq_open();
+    int kq = kq_with_a_triggered_level_event();
     REQUIRE(kq >= 0);
-    CHECK_INT(kq_change(kq, 2, EVFILT_USER, EV_ADD, 0, 0, NULL), ==, 0);
-    CHECK_INT(kq_change(kq, 2, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL), ==, 0);
     struct kevent events[4];
     CHECK_INT(kq_poll(kq, events, 4), ==, 1);
     CHECK_INT(kq_change(kq, 2, EVFILT_USER, EV_CLEAR, 0, 0, NULL), ==, 0);
