@@ -14,7 +14,11 @@
  *
  * `prog` runs every case, `prog NAME...` runs the named ones, `prog --list`
  * prints the names. It prints one line per case and "N passed, N failed", and
- * exits non-zero if anything failed. CMake's evq_add_test_program() reads the
+ * exits non-zero if anything failed - except when the environment variable
+ * EVQ_TEST_KNOWN_DEVIATION holds a reason: then a failure is a known
+ * deviation of the platform (CMake sets it for the tests a provider's list
+ * names), reported with the reason and the exit code EVQ_TEST_EXIT_SKIPPED,
+ * which ctest counts as skipped. CMake's evq_add_test_program() reads the
  * EVQ_TEST(name) lines from the source and registers one ctest test per case
  * (so EVQ_TEST must start a line).
  *
@@ -47,6 +51,9 @@ typedef struct evq_test_case {
 #name, test_##name                                                                         \
     }
 #define EVQ_COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* The exit code of a known deviation that failed (ctest's SKIP_RETURN_CODE). */
+#define EVQ_TEST_EXIT_SKIPPED 77
 
 int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t count);
 
