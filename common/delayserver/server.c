@@ -139,6 +139,13 @@ static void count(evq_delay_server *server, enum counter which)
     evq_mutex_unlock(&server->lock);
 }
 
+static void count_received(evq_delay_server *server, size_t bytes)
+{
+    evq_mutex_lock(&server->lock);
+    server->stats.received += bytes;
+    evq_mutex_unlock(&server->lock);
+}
+
 static void count_closed(evq_delay_server *server)
 {
     evq_mutex_lock(&server->lock);
@@ -206,9 +213,14 @@ static void set_deadline(evq_delay_server *server, struct connection *connection
     heap_sift_down(server, connection->heap_index);
 }
 
+static uint64_t now_ns(const evq_delay_server *server)
+{
+    return evq_clock_read(&server->config.clock);
+}
+
 static void set_timeout(evq_delay_server *server, struct connection *connection, uint32_t ms)
 {
-    set_deadline(server, connection, evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ms)));
+    set_deadline(server, connection, evq_sat_add(now_ns(server), evq_ms_to_ns(ms)));
 }
 
 static void heap_remove(evq_delay_server *server, struct connection *connection)
@@ -470,6 +482,7 @@ static void on_readable(evq_delay_server *server, struct connection *connection)
     }
     if (connection->state == LINGERING)
         return;
+    count_received(server, (size_t)received);
     connection->in_length += (size_t)received;
     if (connection->state == READING) {
         set_timeout(server, connection, server->config.header_timeout_ms);
@@ -489,7 +502,7 @@ static void accept_clients(evq_delay_server *server)
             if (rc != EVQ_EWOULDBLOCK) {
                 EVQ_DEBUG("accept failed: %s; pausing", evq_strerror(rc));
                 server->accept_paused_until =
-                    evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ACCEPT_PAUSE_MS));
+                    evq_sat_add(now_ns(server), evq_ms_to_ns(ACCEPT_PAUSE_MS));
             }
             return;
         }
@@ -498,7 +511,7 @@ static void accept_clients(evq_delay_server *server)
             !(connection = malloc(sizeof *connection))) {
             evq_socket_close(socket);
             server->accept_paused_until =
-                evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ACCEPT_PAUSE_MS));
+                evq_sat_add(now_ns(server), evq_ms_to_ns(ACCEPT_PAUSE_MS));
             return;
         }
         evq_socket_set_nosigpipe(socket);
@@ -556,7 +569,7 @@ static void server_main(void *arg)
     evq_delay_server *server = arg;
     evq_log_set_thread_name("delayserver");
     while (!is_stopping(server)) {
-        uint64_t now = evq_clock_now_ns();
+        uint64_t now = now_ns(server);
         size_t n = build_poll_set(server, now);
         int timeout_ms = -1;
         if (server->count > 0)
@@ -604,7 +617,7 @@ static void server_main(void *arg)
             accept_clients(server);
         /* Deadlines, earliest first. Each handler moves the connection's
          * deadline into the future or closes it, so this ends. */
-        now = evq_clock_now_ns();
+        now = now_ns(server);
         while (server->count > 0 && server->heap[0]->deadline <= now)
             on_deadline(server, server->heap[0]);
     }
@@ -619,6 +632,7 @@ void evq_delay_server_config_init(evq_delay_server_config *config)
     config->max_delay_ms = EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS;
     config->header_timeout_ms = EVQ_DELAY_SERVER_DEFAULT_HEADER_TIMEOUT_MS;
     config->max_clients = EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS;
+    config->clock = evq_clock_system();
 }
 
 static void free_server(evq_delay_server *server)
@@ -661,6 +675,8 @@ int evq_delay_server_start(const evq_delay_server_config *config, evq_delay_serv
             server->config.header_timeout_ms = config->header_timeout_ms;
         if (config->max_clients)
             server->config.max_clients = config->max_clients;
+        if (config->clock.now_ns)
+            server->config.clock = config->clock;
     }
     if ((rc = evq_net_listen_loopback(server->config.port, SOMAXCONN, &server->listener,
                                       &server->port)) != 0 ||

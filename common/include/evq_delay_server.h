@@ -35,6 +35,8 @@
 #ifndef EVQ_DELAY_SERVER_H
 #define EVQ_DELAY_SERVER_H
 
+#include "evq_clock.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +52,13 @@ typedef struct evq_delay_server_config {
     uint32_t max_delay_ms;      /* 0: EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS */
     uint32_t header_timeout_ms; /* 0: EVQ_DELAY_SERVER_DEFAULT_HEADER_TIMEOUT_MS */
     uint32_t max_clients;       /* 0: EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS */
+    /* Every deadline (delays, the head deadline, stalls, lingering) is read
+     * from this clock; {NULL}: the monotonic clock. The server thread calls
+     * it, so an injected clock must be safe to read from another thread. A
+     * test that moves its clock forward must then make the server look (send
+     * it a byte): the server sleeps in poll() for the time its clock said was
+     * left. */
+    evq_clock clock;
 } evq_delay_server_config;
 
 /* Fill a config with the defaults (port 0). */
@@ -79,6 +88,7 @@ typedef struct evq_delay_server_stats {
     uint64_t open;         /* connections open right now */
     uint64_t peak_open;    /* most connections open at once */
     uint64_t disconnected; /* clients that closed or reset before their answer */
+    uint64_t received;     /* request bytes read (a test that injects a clock waits on it) */
 } evq_delay_server_stats;
 
 void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats *out);
