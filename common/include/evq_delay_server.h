@@ -35,7 +35,10 @@
  * end of the stream. An answer the client does not read for
  * header_timeout_ms (its socket buffers full) is abandoned.
  * Lines may end in CRLF or a bare LF; a CR anywhere else is rejected. The
- * details of the grammar are in common/delayserver/delay_http.h.
+ * path is visible ASCII (other bytes percent-encoded); header values may
+ * not hold control characters other than HTAB - the same byte rules as
+ * chapter 3's parser. The details of the grammar are in
+ * common/delayserver/delay_http.h.
  *
  * Response: `HTTP/1.1 200 OK`, `Content-Type: text/plain`, `Content-Length`,
  * `Connection: keep-alive` or `close`, then the message bytes.

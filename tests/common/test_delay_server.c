@@ -496,8 +496,10 @@ static const struct bad_request {
     {"GET /100/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, 400,
      "Transfer-Encoding"},
     {"GET /100/x HTTP/1.1\rHost: a\r\n\r\n", 0, 400, "CR"},
-    {"GET /1\x01/x HTTP/1.1\r\n\r\n", 0, 400, "control character"},
-    {"GET /0/a\x7f HTTP/1.1\r\n\r\n", 0, 400, "control character"},
+    {"GET /1\x01/x HTTP/1.1\r\n\r\n", 0, 400, "not visible ASCII"},
+    {"GET /0/a\x7f HTTP/1.1\r\n\r\n", 0, 400, "not visible ASCII"},
+    {"GET /0/caf\xc3\xa9 HTTP/1.1\r\n\r\n", 0, 400, "not visible ASCII"},
+    {"GET /0/x HTTP/1.1\r\nX-Color: \x1b[31mred\r\n\r\n", 0, 400, "control character"},
     {"GET /0/a\0b HTTP/1.1\r\n\r\n", sizeof "GET /0/a\0b HTTP/1.1\r\n\r\n" - 1, 400, "NUL"},
 };
 
@@ -534,6 +536,23 @@ EVQ_TEST(bad_requests_get_a_clear_answer_and_the_server_goes_on)
     evq_delay_server_get_stats(server, &stats);
     CHECK_UINT(stats.rejected, ==, EVQ_COUNT(bad_requests));
     CHECK_UINT(stats.answered, ==, 1);
+    evq_delay_server_stop(server);
+}
+
+EVQ_TEST(a_header_value_may_hold_tabs_and_bytes_above_0x7f)
+{
+    /* RFC 9110's field-value: visible ASCII, SP, HTAB and obs-text, as
+     * chapter 3's parser takes it. */
+    evq_delay_server *server = NULL;
+    REQUIRE_OK(evq_delay_server_start(NULL, &server));
+    raw_connection *c = NULL;
+    REQUIRE_OK(raw_connect(evq_delay_server_port(server), &c));
+    CHECK_OK(raw_send(c, "GET /0/caf%C3%A9 HTTP/1.1\r\nX-Name: caf\xc3\xa9\tau lait\r\n\r\n"));
+    raw_response r;
+    CHECK_OK(raw_read_response(c, &r));
+    CHECK_INT(r.status, ==, 200);
+    CHECK_STR(r.body, ==, "caf\xc3\xa9");
+    raw_close(c);
     evq_delay_server_stop(server);
 }
 
@@ -1098,6 +1117,7 @@ int main(int argc, char **argv)
         EVQ_CASE(the_message_is_percent_decoded),
         EVQ_CASE(the_client_encodes_every_byte_and_gets_it_back),
         EVQ_CASE(bad_requests_get_a_clear_answer_and_the_server_goes_on),
+        EVQ_CASE(a_header_value_may_hold_tabs_and_bytes_above_0x7f),
         EVQ_CASE(an_error_ends_a_keep_alive_connection),
         EVQ_CASE(the_maximum_delay_is_configurable),
         EVQ_CASE(a_head_over_8_kib_gets_431),
