@@ -688,20 +688,33 @@ EVQ_TEST(a_client_that_leaves_before_its_answer_is_counted_and_forgotten)
     REQUIRE_OK(evq_delay_server_start(NULL, &server));
     uint16_t port = evq_delay_server_port(server);
     raw_connection *c = NULL;
+    evq_delay_server_stats before, after;
 
-    /* Resets while the answer waits (under Wine this is a plain close). */
+    /* Resets while the answer waits: gone at once, its answer dropped.
+     * Wine turns this reset into a plain close, which the server takes as
+     * the end of the requests (as below): it answers when due, and only
+     * then may find the client gone. */
     evq_socket s;
     REQUIRE_OK(evq_net_connect_loopback(port, &s));
-    const char *request = "GET /30000/reset HTTP/1.1\r\n\r\n";
+    const char *request = "GET /100/reset HTTP/1.1\r\n\r\n";
     CHECK_OK(evq_net_send_all(s, request, strlen(request)));
     CHECK_OK(evq_socket_close_with_reset(s));
-    CHECK_UINT(WAIT_STAT_AT_LEAST(server, disconnected, 1), ==, 1);
+    CHECK_UINT(WAIT_STAT_AT_LEAST(server, accepted, 1), ==, 1);
+    CHECK_UINT(WAIT_STAT_AT_MOST(server, open, 0), ==, 0);
+    evq_delay_server_get_stats(server, &before);
+#ifdef _WIN32
+    CHECK(before.disconnected == 1 || before.answered == 1);
+#else
+    CHECK_UINT(before.disconnected, ==, 1);
+    CHECK_UINT(before.answered, ==, 0);
+#endif
 
     /* Leaves in the middle of a request. */
     REQUIRE_OK(raw_connect(port, &c));
     CHECK_OK(raw_send(c, "GET /10/half"));
     raw_close(c);
-    CHECK_UINT(WAIT_STAT_AT_LEAST(server, disconnected, 2), ==, 2);
+    CHECK_UINT(WAIT_STAT_AT_LEAST(server, disconnected, before.disconnected + 1), ==,
+               before.disconnected + 1);
 
     /* Connects and leaves without a word: not a disconnection, a goodbye. */
     REQUIRE_OK(raw_connect(port, &c));
@@ -713,15 +726,16 @@ EVQ_TEST(a_client_that_leaves_before_its_answer_is_counted_and_forgotten)
     REQUIRE_OK(raw_connect(port, &c));
     CHECK_OK(raw_send(c, "GET /50/into-the-void HTTP/1.1\r\n\r\n"));
     raw_close(c);
-    CHECK_UINT(WAIT_STAT_AT_LEAST(server, answered, 1), ==, 1);
+    CHECK_UINT(WAIT_STAT_AT_LEAST(server, answered, before.answered + 1), ==, before.answered + 1);
 
     CHECK_UINT(WAIT_STAT_AT_MOST(server, open, 0), ==, 0);
     CHECK(raw_server_still_answers(port));
-    evq_delay_server_stats stats;
-    evq_delay_server_get_stats(server, &stats);
-    CHECK_UINT(stats.disconnected, ==, 2);
-    CHECK_UINT(stats.accepted, ==, 5);
-    CHECK_UINT(stats.answered, ==, 2);
+    evq_delay_server_get_stats(server, &after);
+    CHECK_UINT(after.accepted, ==, 5);
+    CHECK_UINT(after.answered - before.answered, ==, 2); /* into-the-void and still-answers */
+#ifndef _WIN32
+    CHECK_UINT(after.disconnected - before.disconnected, ==, 1); /* the half request */
+#endif
     evq_delay_server_stop(server);
 }
 
