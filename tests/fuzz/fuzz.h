@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "evq_random.h" /* choices such as cut points, derived from the input */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static inline void fuzz_fail(const char *file, int line, const char *what)
@@ -32,34 +34,5 @@ static inline void fuzz_fail(const char *file, int line, const char *what)
         if (!(condition))                                                                          \
             fuzz_fail(__FILE__, __LINE__, #condition);                                             \
     } while (0)
-
-/* A small deterministic generator (xorshift64*), for targets that derive
- * choices such as cut points from their input. */
-typedef struct fuzz_random {
-    uint64_t state;
-} fuzz_random;
-
-static inline void fuzz_random_seed(fuzz_random *random, uint64_t seed)
-{
-    random->state = seed * UINT64_C(0x9E3779B97F4A7C15) + 1; /* never 0 */
-    if (random->state == 0)
-        random->state = 1;
-}
-
-static inline uint64_t fuzz_random_next(fuzz_random *random)
-{
-    uint64_t x = random->state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    random->state = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-/* A number in [0, bound), bound > 0. */
-static inline uint64_t fuzz_random_below(fuzz_random *random, uint64_t bound)
-{
-    return fuzz_random_next(random) % bound;
-}
 
 #endif

@@ -77,7 +77,7 @@ static bool same_outcome(const outcome *a, const outcome *b)
 
 /* Parse data[0, length) in calls that each see data[0, cut), cuts rising. */
 static outcome parse_in_pieces(const unsigned char *data, size_t length, size_t max_head,
-                               fuzz_random *random, bool all_at_once)
+                               evq_random *random, bool all_at_once)
 {
     outcome out;
     memset(&out, 0, sizeof out);
@@ -90,8 +90,7 @@ static outcome parse_in_pieces(const unsigned char *data, size_t length, size_t 
             cut = length;
         } else if (cut < length) {
             /* Mostly short steps, sometimes none (the same bytes again). */
-            uint64_t step =
-                fuzz_random_below(random, 8) == 0 ? 0 : 1 + fuzz_random_below(random, 16);
+            uint64_t step = evq_random_below(random, 8) == 0 ? 0 : 1 + evq_random_below(random, 16);
             cut = step > length - cut ? length : cut + (size_t)step;
         }
         char *copy = malloc(cut ? cut : 1);
@@ -115,8 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3)
         return 0;
     size_t max_head = (data[0] & 0x80) ? 8192 : (size_t)(data[0] & 0x7f) + 1;
-    fuzz_random random;
-    fuzz_random_seed(&random, (uint64_t)data[1] << 8 | data[2]);
+    evq_random random;
+    evq_random_seed(&random, (uint64_t)data[1] << 8 | data[2]);
     data += 3;
     size -= 3;
 

@@ -33,35 +33,34 @@ static unsigned char *read_file(const char *path, size_t *size)
 
 /* One mutation of seed[0, size) into out (capacity 2 * size + 64): a few
  * of libFuzzer's simplest moves - flip, set, insert, erase, duplicate. */
-static size_t mutate(fuzz_random *random, const unsigned char *seed, size_t size,
-                     unsigned char *out)
+static size_t mutate(evq_random *random, const unsigned char *seed, size_t size, unsigned char *out)
 {
     static const unsigned char interesting[] = {0,   1,   '\t', '\n', '\r', ' ',  '%', '/',
                                                 ':', '?', '0',  '9',  0x7f, 0x80, 0xff};
     memcpy(out, seed, size);
     size_t length = size;
-    int moves = 1 + (int)fuzz_random_below(random, 4);
+    int moves = 1 + (int)evq_random_below(random, 4);
     for (int m = 0; m < moves; m++) {
-        size_t at = length ? (size_t)fuzz_random_below(random, length) : 0;
-        switch (fuzz_random_below(random, 5)) {
+        size_t at = length ? (size_t)evq_random_below(random, length) : 0;
+        switch (evq_random_below(random, 5)) {
         case 0: /* flip a bit */
             if (length)
-                out[at] ^= (unsigned char)(1u << fuzz_random_below(random, 8));
+                out[at] ^= (unsigned char)(1u << evq_random_below(random, 8));
             break;
         case 1: /* set a byte to one that parsers care about */
             if (length)
-                out[at] = interesting[fuzz_random_below(random, sizeof interesting)];
+                out[at] = interesting[evq_random_below(random, sizeof interesting)];
             break;
         case 2: /* insert a byte */
             if (length < 2 * size + 63) {
                 memmove(out + at + 1, out + at, length - at);
-                out[at] = (unsigned char)fuzz_random_next(random);
+                out[at] = (unsigned char)evq_random_next(random);
                 length++;
             }
             break;
         case 3: /* erase a run */
             if (length) {
-                size_t run = 1 + (size_t)fuzz_random_below(random, length - at);
+                size_t run = 1 + (size_t)evq_random_below(random, length - at);
                 memmove(out + at, out + at + run, length - at - run);
                 length -= run;
             }
@@ -70,9 +69,9 @@ static size_t mutate(fuzz_random *random, const unsigned char *seed, size_t size
             if (length < 2) {
                 break;
             }
-            size_t from = (size_t)fuzz_random_below(random, length);
-            size_t run = 1 + (size_t)fuzz_random_below(random, length - from);
-            size_t to = (size_t)fuzz_random_below(random, length);
+            size_t from = (size_t)evq_random_below(random, length);
+            size_t run = 1 + (size_t)evq_random_below(random, length - from);
+            size_t to = (size_t)evq_random_below(random, length);
             if (run > length - to)
                 run = length - to;
             memmove(out + to, out + from, run);
@@ -111,8 +110,8 @@ int main(int argc, char **argv)
         LLVMFuzzerTestOneInput(seed, size);
         runs++;
         unsigned char *mutated = mutations ? malloc(2 * size + 64) : NULL;
-        fuzz_random random;
-        fuzz_random_seed(&random, (uint64_t)i);
+        evq_random random;
+        evq_random_seed(&random, (uint64_t)i);
         for (long m = 0; mutated && m < mutations; m++) {
             size_t length = mutate(&random, seed, size, mutated);
             /* An exact-size copy: a read past the end is a read past the allocation. */

@@ -30,6 +30,7 @@
 #include "evq_clock.h"
 #include "evq_error.h"
 #include "evq_net.h"
+#include "evq_random.h"
 #include "evq_thread.h"
 
 #ifdef SOAK_CH03
@@ -216,24 +217,9 @@ static bool send_text(int socket, const char *text, size_t length)
     return evq_net_send_all(socket, text, length) == 0;
 }
 
-/* xorshift64*: the same seed gives the same mix. */
-typedef struct mix_random {
-    uint64_t state;
-} mix_random;
-
-static uint64_t next_random(mix_random *random)
+static enum kind pick_kind(evq_random *random)
 {
-    uint64_t x = random->state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    random->state = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-static enum kind pick_kind(mix_random *random)
-{
-    int roll = (int)(next_random(random) % 100);
+    int roll = (int)(evq_random_next(random) % 100);
     for (int k = 0; k < KINDS; k++) {
         if (roll < kind_weights[k])
             return (enum kind)k;
@@ -243,14 +229,14 @@ static enum kind pick_kind(mix_random *random)
 }
 
 /* Play one connection's part. */
-static void play(int socket, enum kind kind, mix_random *random, stats *totals)
+static void play(int socket, enum kind kind, evq_random *random, stats *totals)
 {
     char buffer[16384];
     size_t have = 0;
     bool ok = true;
     switch (kind) {
     case COMPLETE: {
-        int requests = 1 + (int)(next_random(random) % 2);
+        int requests = 1 + (int)(evq_random_next(random) % 2);
         for (int i = 0; i < requests && ok; i++) {
             ok = send_text(socket, request_small, sizeof request_small - 1) &&
                  read_answer(socket, buffer, sizeof buffer, &have);
@@ -271,15 +257,15 @@ static void play(int socket, enum kind kind, mix_random *random, stats *totals)
         close(socket);
         break;
     case HALF_SENT: {
-        size_t part = 1 + (size_t)(next_random(random) % (sizeof request_small - 2));
+        size_t part = 1 + (size_t)(evq_random_next(random) % (sizeof request_small - 2));
         send_text(socket, request_small, part);
         close(socket);
         break;
     }
     case RESET:
         send_text(socket, request_large, sizeof request_large - 1);
-        if (next_random(random) % 2) { /* some of the answer first */
-            ssize_t n = recv(socket, buffer, 1 + next_random(random) % sizeof buffer, 0);
+        if (evq_random_next(random) % 2) { /* some of the answer first */
+            ssize_t n = recv(socket, buffer, 1 + evq_random_next(random) % sizeof buffer, 0);
             (void)n;
         }
         reset_close(socket);
@@ -299,7 +285,7 @@ static void play(int socket, enum kind kind, mix_random *random, stats *totals)
 }
 
 /* count connections, in batches: connect a batch, then play each. */
-static int run_mix(uint16_t port, unsigned long count, mix_random *random, stats *totals)
+static int run_mix(uint16_t port, unsigned long count, evq_random *random, stats *totals)
 {
     int sockets[BATCH];
     enum kind kinds[BATCH];
@@ -373,7 +359,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "starting %s: %s\n", server_name, evq_strerror(rc));
         return 2;
     }
-    mix_random random = {seed * UINT64_C(0x9E3779B97F4A7C15) | 1};
+    evq_random random;
+    evq_random_seed(&random, seed);
     stats warm = {0}, totals = {0};
     if (run_mix(port, WARM_UP, &random, &warm) != 0 || wait_until_idle(server) != 0) {
         fprintf(stderr, "the warm-up did not finish\n");
