@@ -22,7 +22,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static inline void fuzz_fail(const char *file, int line, const char *what)
+_Noreturn static inline void fuzz_fail(const char *file, int line, const char *what)
 {
     fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed\n", file, line, what);
     fflush(stderr);

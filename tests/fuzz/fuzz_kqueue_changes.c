@@ -263,6 +263,7 @@ static void check_events(world *w, const struct kevent *events, int count, int r
     }
     for (int e = 0; e < count; e++) {
         int i = ident_index(w, events[e].ident), f = filter_index(events[e].filter);
+        FUZZ_CHECK(i >= 0 && f >= 0);
         model_knote *kn = &w->knotes[i][f];
         if (kn->flags & EV_ONESHOT)
             memset(kn, 0, sizeof *kn);
