@@ -1,0 +1,56 @@
+/* uring_test.c - helpers for the tests of appendix C. */
+#include "uring_test.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+int uring_test_reap(evq_uring *ring, struct io_uring_cqe *copy)
+{
+    struct io_uring_cqe *cqe;
+    int code = evq_uring_wait(ring, &cqe, URING_TEST_WAIT_MS);
+    if (code != 0)
+        return code;
+    *copy = *cqe;
+    evq_uring_advance(ring, 1);
+    return 0;
+}
+
+int uring_test_reap_for(evq_uring *ring, uint64_t user_data, struct io_uring_cqe *copy,
+                        struct io_uring_cqe *others, size_t *n_others)
+{
+    size_t capacity = n_others ? *n_others : 0, seen = 0;
+    for (int round = 0; round < 64; round++) {
+        struct io_uring_cqe cqe;
+        int code = uring_test_reap(ring, &cqe);
+        if (code != 0)
+            return code;
+        if (cqe.user_data == user_data) {
+            *copy = cqe;
+            if (n_others)
+                *n_others = seen;
+            return 0;
+        }
+        if (seen < capacity)
+            others[seen] = cqe;
+        seen++;
+    }
+    return EVQ_ETIMEDOUT;
+}
+
+int uring_test_pair(evq_socket *a, evq_socket *b)
+{
+    return evq_net_tcp_pair(a, b);
+}
+
+int uring_test_listener(evq_socket *listener, uint16_t *port)
+{
+    return evq_net_listen_loopback(0, 64, listener, port);
+}
+
+void uring_test_loopback(struct sockaddr_in *address, uint16_t port)
+{
+    memset(address, 0, sizeof *address);
+    address->sin_family = AF_INET;
+    address->sin_port = htons(port);
+    address->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
