@@ -28,7 +28,7 @@ static void nops_in_order(evq_uring *ring, unsigned count, unsigned batch)
     for (uint64_t sent = 1; sent <= count; sent += batch) {
         REQUIRE_OK(submit_nops(ring, sent, batch));
         for (unsigned i = 0; i < batch; i++) {
-            struct io_uring_cqe cqe;
+            uring_test_cqe cqe;
             REQUIRE_OK(uring_test_reap(ring, &cqe));
             REQUIRE_UINT(cqe.user_data, ==, next);
             REQUIRE_INT(cqe.res, ==, 0);
@@ -101,7 +101,7 @@ EVQ_TEST(get_sqe_says_full_until_submitted)
     CHECK_OK(evq_uring_get_sqe(&ring, &sqe)); /* the kernel has consumed them */
     evq_uring_prep_nop(sqe, 104);
     for (uint64_t i = 0; i < 5; i++) {
-        struct io_uring_cqe cqe;
+        uring_test_cqe cqe;
         REQUIRE_OK(uring_test_reap(&ring, &cqe));
         CHECK_UINT(cqe.user_data, ==, 100 + i);
     }
@@ -122,7 +122,7 @@ EVQ_TEST(an_sqe_is_handed_out_zeroed)
         sqe->buf_group = 7;
         sqe->personality = 0;
         REQUIRE_OK(evq_uring_submit(&ring, NULL));
-        struct io_uring_cqe cqe;
+        uring_test_cqe cqe;
         REQUIRE_OK(uring_test_reap(&ring, &cqe));
     }
     static const unsigned char zero[sizeof(struct io_uring_sqe)];
@@ -130,7 +130,7 @@ EVQ_TEST(an_sqe_is_handed_out_zeroed)
     REQUIRE_OK(evq_uring_get_sqe(&ring, &sqe));
     CHECK_MEM(sqe, zero, sizeof zero);
     evq_uring_prep_nop(sqe, 9);
-    struct io_uring_cqe cqe;
+    uring_test_cqe cqe;
     CHECK_OK(uring_test_reap(&ring, &cqe));
     evq_uring_close(&ring);
 }
@@ -267,7 +267,7 @@ EVQ_TEST(single_issuer_refuses_another_thread)
         SKIP("this kernel refused IORING_SETUP_SINGLE_ISSUER (6.0 and later have it)");
     }
     REQUIRE_OK(submit_nops(&ring, 1, 1)); /* the creator submits: fine */
-    struct io_uring_cqe cqe;
+    uring_test_cqe cqe;
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     struct io_uring_sqe *sqe;
     REQUIRE_OK(evq_uring_get_sqe(&ring, &sqe));

@@ -4,23 +4,25 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-int uring_test_reap(evq_uring *ring, struct io_uring_cqe *copy)
+int uring_test_reap(evq_uring *ring, uring_test_cqe *copy)
 {
     struct io_uring_cqe *cqe;
     int code = evq_uring_wait(ring, &cqe, URING_TEST_WAIT_MS);
     if (code != 0)
         return code;
-    *copy = *cqe;
+    copy->user_data = cqe->user_data;
+    copy->res = cqe->res;
+    copy->flags = cqe->flags;
     evq_uring_advance(ring, 1);
     return 0;
 }
 
-int uring_test_reap_for(evq_uring *ring, uint64_t user_data, struct io_uring_cqe *copy,
-                        struct io_uring_cqe *others, size_t *n_others)
+int uring_test_reap_for(evq_uring *ring, uint64_t user_data, uring_test_cqe *copy,
+                        uring_test_cqe *others, size_t *n_others)
 {
     size_t capacity = n_others ? *n_others : 0, seen = 0;
     for (int round = 0; round < 64; round++) {
-        struct io_uring_cqe cqe;
+        uring_test_cqe cqe;
         int code = uring_test_reap(ring, &cqe);
         if (code != 0)
             return code;
@@ -35,6 +37,25 @@ int uring_test_reap_for(evq_uring *ring, uint64_t user_data, struct io_uring_cqe
         seen++;
     }
     return EVQ_ETIMEDOUT;
+}
+
+int uring_test_reap_n(evq_uring *ring, uring_test_cqe *cqes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int code = uring_test_reap(ring, &cqes[i]);
+        if (code != 0)
+            return code;
+    }
+    return 0;
+}
+
+const uring_test_cqe *uring_test_find(const uring_test_cqe *cqes, size_t n, uint64_t user_data)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cqes[i].user_data == user_data)
+            return &cqes[i];
+    }
+    return NULL;
 }
 
 int uring_test_pair(evq_socket *a, evq_socket *b)

@@ -30,14 +30,28 @@
  * answers in microseconds; this only bounds a broken run. */
 #define URING_TEST_WAIT_MS 5000
 
+/* A completion copied out of the ring (struct io_uring_cqe ends in a
+ * flexible array, so arrays of it are not C). */
+typedef struct uring_test_cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+} uring_test_cqe;
+
 /* Submit what is pending, wait for the next completion, copy it out and give
  * its slot back. 0 or the EVQ_E* code of the wait. */
-int uring_test_reap(evq_uring *ring, struct io_uring_cqe *copy);
+int uring_test_reap(evq_uring *ring, uring_test_cqe *copy);
 
 /* Reap until the completion with this user_data; the others met on the way
  * go to others[] (at most *n_others, their count returned there). */
-int uring_test_reap_for(evq_uring *ring, uint64_t user_data, struct io_uring_cqe *copy,
-                        struct io_uring_cqe *others, size_t *n_others);
+int uring_test_reap_for(evq_uring *ring, uint64_t user_data, uring_test_cqe *copy,
+                        uring_test_cqe *others, size_t *n_others);
+
+/* Reap exactly n completions, in the order they come. */
+int uring_test_reap_n(evq_uring *ring, uring_test_cqe *cqes, size_t n);
+
+/* The completion with this user_data among cqes[0..n), or NULL. */
+const uring_test_cqe *uring_test_find(const uring_test_cqe *cqes, size_t n, uint64_t user_data);
 
 /* A connected loopback TCP pair, both ends blocking. */
 int uring_test_pair(evq_socket *a, evq_socket *b);

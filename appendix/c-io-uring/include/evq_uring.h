@@ -195,6 +195,22 @@ unsigned evq_uring_cq_ready(const evq_uring *ring);
  * EVQ_ECANCELED; -ENOBUFS, a provided-buffer ring run dry, is EVQ_ENOBUFS). */
 int evq_uring_error(int32_t res);
 
+/* ---- cancelling ------------------------------------------------------------------------ */
+
+/* Called with each completion reaped on the way that is neither the target's
+ * final one nor the cancel's own (nothing is lost). */
+typedef void (*evq_uring_cqe_fn)(const struct io_uring_cqe *cqe, void *context);
+
+/* Cancel the operation submitted with user_data `target`, which must still
+ * be in flight (its final completion not reaped), and reap until its final
+ * completion has come back: then, and only then, its buffer is the caller's
+ * again. The cancel's own completion is not enough: it may come first, and
+ * when it says -EALREADY the operation is still running. *final_res (may be
+ * NULL) gets the target's last res (-ECANCELED, or its result if it won the
+ * race). EVQ_ETIMEDOUT if it has not come back within timeout_ms. */
+int evq_uring_cancel_and_reap(evq_uring *ring, uint64_t target, int timeout_ms,
+                              evq_uring_cqe_fn other, void *context, int32_t *final_res);
+
 /* ---- user_data ----------------------------------------------------------------------- */
 
 /* The 64 bits that come back with a completion. The layer's scheme:
@@ -205,7 +221,7 @@ int evq_uring_error(int32_t res);
  *   bits 31..0   slot: an index into the caller's table of connections
  * Kinds 0xF0..0xFF are the layer's own (EVQ_URING_KIND_*). */
 enum {
-    EVQ_URING_KIND_CANCEL = 0xF0, /* the ASYNC_CANCEL evq_uring_close submits */
+    EVQ_URING_KIND_CANCEL = 0xF0, /* the ASYNC_CANCELs the layer submits itself */
     EVQ_URING_KIND_WAKER = 0xF1,  /* evq_uring_waker's eventfd read */
 };
 #define EVQ_URING_GENERATION_MASK 0xFFFFFFu
