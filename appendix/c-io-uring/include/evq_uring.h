@@ -30,6 +30,8 @@
 #ifndef EVQ_URING_H
 #define EVQ_URING_H
 
+#include "evq_error.h"
+
 #include <linux/io_uring.h>
 #include <stdatomic.h>
 #include <stdbool.h>
