@@ -454,6 +454,7 @@ static struct echo_result echo_on_uring(unsigned connections, unsigned rounds, i
     if (self.state > 0)
         echo_server_stop(&self.server);
     evq_thread_join(&thread);
+    echo_server_free(&self.server);
     *code = self.state > 0 ? self.code : self.code ? self.code : EVQ_EIO;
     double trips = (double)connections * rounds;
     result.syscalls = (double)self.server.ring.enter_calls / trips;

@@ -237,6 +237,7 @@ static int run_server(uint16_t port, unsigned seconds)
     if (code != 0) {
         printf("%s\n", server.ring.reason[0] ? server.ring.reason : evq_strerror(code));
         echo_server_close(&server);
+        echo_server_free(&server);
         return unavailable(code) ? EXIT_UNAVAILABLE : 1;
     }
     signalled_server = &server;
@@ -252,6 +253,11 @@ static int run_server(uint16_t port, unsigned seconds)
     fflush(stdout);
     code = echo_server_run(&server);
     echo_server_close(&server);
+    /* No handler may touch the waker once it is closed. */
+    action.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    echo_server_free(&server);
     print_server(&server);
     return code == 0 ? 0 : 1;
 }
@@ -298,6 +304,7 @@ static int run_self(unsigned connections, unsigned messages, size_t size)
     int status = 0;
     if (self.state < 0) {
         evq_thread_join(&thread);
+        echo_server_free(&self.server);
         printf("%s\n",
                self.server.ring.reason[0] ? self.server.ring.reason : evq_strerror(self.open_code));
         status = unavailable(self.open_code) ? EXIT_UNAVAILABLE : 1;
@@ -310,6 +317,7 @@ static int run_self(unsigned connections, unsigned messages, size_t size)
         }
         echo_server_stop(&self.server); /* a flag and the waker: nothing else crosses */
         evq_thread_join(&thread);
+        echo_server_free(&self.server); /* after the join: no stop can be under way */
         print_server(&self.server);
         uint64_t expected = (uint64_t)connections * messages * size;
         if (self.run_code != 0 || (status == 0 && (self.server.bytes_echoed != expected ||

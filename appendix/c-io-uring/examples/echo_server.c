@@ -291,11 +291,15 @@ void echo_server_close(echo_server *server)
     /* Cancel and reap everything first: only then may the buffers go. */
     evq_uring_close(&server->ring);
     evq_uring_pbuf_close(&server->ring, &server->pbuf);
-    evq_uring_waker_close(&server->waker);
     for (unsigned i = 0; i < ECHO_MAX_CONNECTIONS; i++) {
         if (server->connections[i].fd >= 0)
             close(server->connections[i].fd);
     }
     if (server->listener >= 0)
         close(server->listener);
+}
+
+void echo_server_free(echo_server *server)
+{
+    evq_uring_waker_close(&server->waker); /* its read was reaped by echo_server_close */
 }

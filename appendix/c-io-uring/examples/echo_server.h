@@ -54,9 +54,15 @@ typedef struct echo_server {
 int echo_server_open(echo_server *server, uint16_t port, unsigned seconds);
 /* Serve until echo_server_stop or the deadline. */
 int echo_server_run(echo_server *server);
-/* Any thread, or a signal handler. */
+/* Any thread, or a signal handler, until echo_server_free. */
 void echo_server_stop(echo_server *server);
-/* Cancel and reap everything, then free. The counters stay readable. */
+/* On the owning thread: cancel and reap everything, close the ring, the
+ * buffers, the sockets. The counters stay readable. */
 void echo_server_close(echo_server *server);
+/* Close the waker, once no thread and no signal handler can call
+ * echo_server_stop any more (after the join). A waker closed while another
+ * thread may still write to it is a write to a closed descriptor, or to
+ * whatever file reuses its number. */
+void echo_server_free(echo_server *server);
 
 #endif
