@@ -159,6 +159,29 @@ EVQ_TEST(cancel_and_reap_reports_a_receive_that_won)
     evq_uring_close(&ring);
 }
 
+/* close(2) on the descriptor does not cancel: the request holds its own
+ * reference to the socket, stays armed, and takes the peer's next bytes
+ * into its buffer. Cancel (or shut the socket down) before freeing. */
+EVQ_TEST(closing_the_descriptor_does_not_cancel)
+{
+    evq_uring ring;
+    URING_OPEN(&ring, NULL);
+    URING_NEED_OPS(&ring, IORING_OP_RECV);
+    evq_socket a, b;
+    REQUIRE_OK(uring_test_pair(&a, &b));
+    char buffer[16] = "";
+    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    REQUIRE_OK(evq_uring_submit(&ring, NULL));
+    REQUIRE_INT(close(b), ==, 0);
+    REQUIRE_INT(send(a, "after", 5, 0), ==, 5);
+    uring_test_cqe cqe;
+    REQUIRE_OK(uring_test_reap(&ring, &cqe));
+    CHECK_INT(cqe.res, ==, 5); /* received, through a closed descriptor */
+    CHECK_MEM(buffer, "after", 5);
+    close(a);
+    evq_uring_close(&ring);
+}
+
 /* Closing a ring with receives, a timeout and a multishot accept in flight:
  * evq_uring_close cancels all and reaps all before it unmaps. */
 EVQ_TEST(close_cancels_and_reaps_everything_in_flight)
@@ -205,6 +228,7 @@ int main(int argc, char **argv)
         EVQ_CASE(the_cancel_completion_is_not_the_cancelled_one),
         EVQ_CASE(cancelling_a_finished_receive_finds_nothing),
         EVQ_CASE(cancel_and_reap_reports_a_receive_that_won),
+        EVQ_CASE(closing_the_descriptor_does_not_cancel),
         EVQ_CASE(close_cancels_and_reaps_everything_in_flight),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
