@@ -101,56 +101,56 @@ int evq_uring_submit(evq_uring *ring, unsigned *submitted)
     return 0;
 }
 
+/* The EXT_ARG timeout for a wait that ends at `deadline`: only the time
+ * that is left, so that a wait resumed after EINTR does not start over.
+ * NULL when the deadline has passed. */
+static const struct io_uring_getevents_arg *
+time_left(uint64_t deadline, struct __kernel_timespec *ts, struct io_uring_getevents_arg *arg)
+{
+    uint64_t left = evq_sat_sub(deadline, evq_clock_now_ns());
+    if (left == 0)
+        return NULL;
+    ts->tv_sec = (long long)(left / EVQ_NS_PER_S);
+    ts->tv_nsec = (long long)(left % EVQ_NS_PER_S);
+    memset(arg, 0, sizeof *arg);
+    arg->ts = (uint64_t)(uintptr_t)ts;
+    return arg;
+}
+
 /* ANCHOR: submit_and_wait */
 int evq_uring_submit_and_wait(evq_uring *ring, unsigned wait_nr, int timeout_ms)
 {
     if (ring->fd < 0)
         return EVQ_EBADF;
     uint64_t deadline =
-        timeout_ms > 0 ? evq_clock_now_ns() + (uint64_t)timeout_ms * EVQ_NS_PER_MS : 0;
+        evq_clock_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * EVQ_NS_PER_MS;
     for (bool entered = false;; entered = true) {
-        unsigned pending = evq_uring_flush_sq(ring);
-        unsigned ready = evq_uring_cq_ready(ring);
+        unsigned pending = evq_uring_flush_sq(ring), ready = evq_uring_cq_ready(ring);
         /* Completions the CQ had no room for wait in the kernel's backlog
          * (IORING_FEAT_NODROP); an enter with GETEVENTS moves them in. */
         bool overflow =
             atomic_load_explicit(ring->sq.flags, memory_order_relaxed) & IORING_SQ_CQ_OVERFLOW;
         bool short_of = ready < wait_nr;
-        if (entered && timeout_ms == 0)
-            return 0; /* "do not wait": one enter at most */
-        if (pending == 0 && !short_of && !overflow)
-            return 0;
-
-        unsigned flags = 0, min_complete = 0;
-        struct __kernel_timespec ts = {0, 0};
-        struct io_uring_getevents_arg arg = {0, 0, 0, 0}, *with_timeout = NULL;
-        if (short_of || overflow) {
-            flags |= IORING_ENTER_GETEVENTS;
-            if (short_of && timeout_ms != 0)
-                min_complete = wait_nr - ready;
-            if (min_complete > 0 && timeout_ms > 0) {
-                /* Each round waits only for the time that is left. */
-                uint64_t left = evq_sat_sub(deadline, evq_clock_now_ns());
-                if (left == 0)
-                    return EVQ_ETIMEDOUT;
-                ts.tv_sec = (long long)(left / EVQ_NS_PER_S);
-                ts.tv_nsec = (long long)(left % EVQ_NS_PER_S);
-                arg.ts = (uint64_t)(uintptr_t)&ts;
-                with_timeout = &arg;
-            }
-        }
-        int result = enter(ring, pending, min_complete, flags, with_timeout);
+        if ((entered && timeout_ms == 0) || (pending == 0 && !short_of && !overflow))
+            return 0; /* done, or "do not wait" and one enter made */
+        unsigned flags = short_of || overflow ? IORING_ENTER_GETEVENTS : 0;
+        unsigned min_complete = short_of && timeout_ms != 0 ? wait_nr - ready : 0;
+        struct __kernel_timespec ts;
+        struct io_uring_getevents_arg arg;
+        const struct io_uring_getevents_arg *timeout = NULL;
+        if (min_complete > 0 && timeout_ms > 0 && !(timeout = time_left(deadline, &ts, &arg)))
+            return EVQ_ETIMEDOUT;
+        int result = enter(ring, pending, min_complete, flags, timeout);
         if (result >= 0) {
-            /* The kernel counts what it consumed; with SQEs in the call, a
-             * timed-out or interrupted wait is not reported: loop and look. */
+            /* The count of SQEs consumed. With SQEs in the call, a wait that
+             * timed out or was interrupted is not reported: loop and look. */
             ring->in_flight += (unsigned)result;
             if (pending > 0 && result == 0)
                 return EVQ_EBUSY;
         } else if (result == -ETIME) {
             return evq_uring_cq_ready(ring) >= wait_nr ? 0 : EVQ_ETIMEDOUT;
-        } else if (result != -EINTR) {
-            /* EBUSY/EAGAIN: the backlog of completions is full; reap some. */
-            return evq_uring_error(result);
+        } else if (result != -EINTR) {      /* EINTR: again, with the time left */
+            return evq_uring_error(result); /* EBUSY: the backlog is full; reap some */
         }
     }
 }
