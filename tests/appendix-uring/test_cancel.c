@@ -10,14 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct io_uring_sqe *next_sqe(evq_uring *ring)
-{
-    struct io_uring_sqe *sqe = NULL;
-    if (evq_uring_get_sqe(ring, &sqe) != 0)
-        evq_uring_submit(ring, NULL), evq_uring_get_sqe(ring, &sqe);
-    return sqe;
-}
-
 struct others {
     uint64_t user_data[8];
     size_t count;
@@ -43,8 +35,8 @@ static void receive_cancelled_then_freed(unsigned flags)
     char *buffer = malloc(64);
     REQUIRE(buffer != NULL);
     uint64_t tag = evq_uring_tag(1, 1, 0);
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, 64, 0, tag);
-    evq_uring_prep_nop(next_sqe(&ring), evq_uring_tag(2, 1, 0)); /* someone else's */
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, 64, 0, tag);
+    evq_uring_prep_nop(uring_test_sqe(&ring), evq_uring_tag(2, 1, 0)); /* someone else's */
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     CHECK_UINT(ring.in_flight, ==, 2);
 
@@ -90,9 +82,9 @@ EVQ_TEST(the_cancel_completion_is_not_the_cancelled_one)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     char buffer[16];
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
-    evq_uring_prep_cancel(next_sqe(&ring), 1, 0, 2);
+    evq_uring_prep_cancel(uring_test_sqe(&ring), 1, 0, 2);
     uring_test_cqe cqes[2];
     REQUIRE_OK(uring_test_reap(&ring, &cqes[0]));
     bool cancel_first = cqes[0].user_data == 2;
@@ -122,11 +114,11 @@ EVQ_TEST(cancelling_a_finished_receive_finds_nothing)
     REQUIRE_OK(uring_test_pair(&a, &b));
     REQUIRE_INT(send(a, "done", 4, 0), ==, 4);
     char buffer[16];
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
     uring_test_cqe cqe;
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_INT(cqe.res, ==, 4);
-    evq_uring_prep_cancel(next_sqe(&ring), 1, 0, 2);
+    evq_uring_prep_cancel(uring_test_sqe(&ring), 1, 0, 2);
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_UINT(cqe.user_data, ==, 2);
     CHECK_INT(cqe.res, ==, -ENOENT);
@@ -147,7 +139,7 @@ EVQ_TEST(cancel_and_reap_reports_a_receive_that_won)
     REQUIRE_OK(uring_test_pair(&a, &b));
     REQUIRE_INT(send(a, "won", 3, 0), ==, 3);
     char buffer[16];
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 9);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 9);
     REQUIRE_OK(evq_uring_submit(&ring, NULL)); /* completes at once: data is there */
     int32_t final_res = 0;
     REQUIRE_OK(evq_uring_cancel_and_reap(&ring, 9, URING_TEST_WAIT_MS, NULL, NULL, &final_res));
@@ -170,7 +162,7 @@ EVQ_TEST(closing_the_descriptor_does_not_cancel)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     char buffer[16] = "";
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     REQUIRE_INT(close(b), ==, 0);
     REQUIRE_INT(send(a, "after", 5, 0), ==, 5);
@@ -199,11 +191,11 @@ EVQ_TEST(close_cancels_and_reaps_everything_in_flight)
         REQUIRE_OK(uring_test_pair(&a[i], &b[i]));
         buffers[i] = malloc(32);
         REQUIRE(buffers[i] != NULL);
-        evq_uring_prep_recv(next_sqe(&ring), b[i], buffers[i], 32, 0, (uint64_t)i + 1);
+        evq_uring_prep_recv(uring_test_sqe(&ring), b[i], buffers[i], 32, 0, (uint64_t)i + 1);
     }
     struct __kernel_timespec ts = {10, 0};
-    evq_uring_prep_timeout(next_sqe(&ring), &ts, 0, 0, 10);
-    evq_uring_prep_accept(next_sqe(&ring), listener, NULL, NULL, SOCK_CLOEXEC, true, 11);
+    evq_uring_prep_timeout(uring_test_sqe(&ring), &ts, 0, 0, 10);
+    evq_uring_prep_accept(uring_test_sqe(&ring), listener, NULL, NULL, SOCK_CLOEXEC, true, 11);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     CHECK_UINT(ring.in_flight, ==, PAIRS + 2);
     evq_uring_close(&ring);

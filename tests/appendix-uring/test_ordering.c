@@ -63,19 +63,25 @@ static void kernel_consumes_submissions(void *arg)
     }
 }
 
-static void *ring_memory(unsigned sq_entries, unsigned cq_entries)
+/* A ring with no kernel behind it, in memory the caller frees; NULL if
+ * that memory could not be had. */
+static void *fake_ring(evq_uring *ring, unsigned sq_entries, unsigned cq_entries)
 {
     /* 64-byte aligned for the SQEs; the size rounded up to the alignment. */
     size_t bytes = evq_uring_testing_memory_size(sq_entries, cq_entries);
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    void *memory = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (memory && evq_uring_testing_attach(ring, memory, sq_entries, cq_entries) != 0) {
+        free(memory);
+        memory = NULL;
+    }
+    return memory;
 }
 
 EVQ_TEST(completions_handed_over_by_a_simulated_kernel)
 {
-    void *memory = ring_memory(8, 16);
-    REQUIRE(memory != NULL);
     evq_uring ring;
-    REQUIRE_OK(evq_uring_testing_attach(&ring, memory, 8, 16));
+    void *memory = fake_ring(&ring, 8, 16);
+    REQUIRE(memory != NULL);
     struct fake_kernel kernel = {&ring, ITEMS, 0};
     evq_thread thread;
     REQUIRE_OK(evq_thread_start(&thread, kernel_posts_completions, &kernel));
@@ -99,10 +105,9 @@ EVQ_TEST(completions_handed_over_by_a_simulated_kernel)
 
 EVQ_TEST(submissions_handed_over_to_a_simulated_kernel)
 {
-    void *memory = ring_memory(8, 16);
-    REQUIRE(memory != NULL);
     evq_uring ring;
-    REQUIRE_OK(evq_uring_testing_attach(&ring, memory, 8, 16));
+    void *memory = fake_ring(&ring, 8, 16);
+    REQUIRE(memory != NULL);
     struct fake_kernel kernel = {&ring, ITEMS, 0};
     evq_thread thread;
     REQUIRE_OK(evq_thread_start(&thread, kernel_consumes_submissions, &kernel));
@@ -131,10 +136,9 @@ EVQ_TEST(submissions_handed_over_to_a_simulated_kernel)
 
 EVQ_TEST(batches_are_given_back_at_once)
 {
-    void *memory = ring_memory(4, 8);
-    REQUIRE(memory != NULL);
     evq_uring ring;
-    REQUIRE_OK(evq_uring_testing_attach(&ring, memory, 4, 8));
+    void *memory = fake_ring(&ring, 4, 8);
+    REQUIRE(memory != NULL);
     struct fake_kernel kernel = {&ring, 8, 0};
     kernel_posts_completions(&kernel); /* fills the CQ: 8 of 8 */
     CHECK_UINT(evq_uring_cq_ready(&ring), ==, 8);

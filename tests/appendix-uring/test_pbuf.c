@@ -12,14 +12,6 @@
 
 enum { GROUP = 5 };
 
-static struct io_uring_sqe *next_sqe(evq_uring *ring)
-{
-    struct io_uring_sqe *sqe = NULL;
-    if (evq_uring_get_sqe(ring, &sqe) != 0)
-        evq_uring_submit(ring, NULL), evq_uring_get_sqe(ring, &sqe);
-    return sqe;
-}
-
 /* Open a ring and a buffer ring, or skip where the kernel lacks them. */
 #define OPEN_WITH_PBUF(ring, pbuf, count, size)                                                    \
     do {                                                                                           \
@@ -67,7 +59,7 @@ EVQ_TEST(idle_connections_hold_no_buffer)
     evq_socket a[CONNECTIONS], b[CONNECTIONS];
     for (int i = 0; i < CONNECTIONS; i++) {
         REQUIRE_OK(uring_test_pair(&a[i], &b[i]));
-        evq_uring_prep_recv_multishot(next_sqe(&ring), b[i], GROUP, (uint64_t)i);
+        evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b[i], GROUP, (uint64_t)i);
     }
     /* Submit all 16 and let the kernel run them: 16 receives armed, every
      * one of the 4 buffers still in the ring. */
@@ -123,7 +115,7 @@ EVQ_TEST(a_dry_ring_ends_the_receive_and_the_data_waits)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     REQUIRE_INT(send(a, "AAAAAAAABBBBBBBBCCCCCCCC", 24, 0), ==, 24);
-    evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, 1);
+    evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, 1);
     char got[32];
     size_t used = 0;
     uring_test_cqe cqe;
@@ -143,7 +135,7 @@ EVQ_TEST(a_dry_ring_ends_the_receive_and_the_data_waits)
 
     evq_uring_pbuf_recycle(&pbuf, taken[0]);
     evq_uring_pbuf_recycle(&pbuf, taken[1]);
-    evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, 2);
+    evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, 2);
     REQUIRE_OK(take_chunk(&ring, &pbuf, &cqe, got, &used, true));
     CHECK_UINT(cqe.user_data, ==, 2);
     CHECK_INT(cqe.res, ==, 8);
@@ -177,14 +169,14 @@ EVQ_TEST(a_stream_arrives_whole_and_in_order)
     size_t used = 0;
     unsigned rearmed = 0;
     uint64_t tag = 100;
-    evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, tag);
+    evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, tag);
     for (int rounds = 0; used < total && rounds < 100000; rounds++) {
         uring_test_cqe cqe;
         REQUIRE_OK(take_chunk(&ring, &pbuf, &cqe, got, &used, true));
         REQUIRE(cqe.res > 0 || cqe.res == -ENOBUFS);
         if (!(cqe.flags & IORING_CQE_F_MORE)) { /* ended (dry ring): arm again */
             rearmed++;
-            evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, ++tag);
+            evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, ++tag);
         }
     }
     REQUIRE_UINT(used, ==, total);
@@ -203,7 +195,7 @@ EVQ_TEST(the_end_of_the_stream_ends_the_receive_without_a_buffer)
     OPEN_WITH_PBUF(&ring, &pbuf, 2, 64);
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
-    evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, 1);
+    evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, 1);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     REQUIRE_INT(shutdown(a, SHUT_WR), ==, 0);
     struct io_uring_cqe *cqe;
@@ -251,7 +243,7 @@ EVQ_TEST(a_cancelled_multishot_receive_loses_nothing)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     REQUIRE_INT(send(a, "before", 6, 0), ==, 6);
-    evq_uring_prep_recv_multishot(next_sqe(&ring), b, GROUP, 7);
+    evq_uring_prep_recv_multishot(uring_test_sqe(&ring), b, GROUP, 7);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     struct recycler recycler = {&pbuf, 0};
     int32_t final_res = 0;

@@ -13,14 +13,6 @@
 
 enum { KIND_ACCEPT = 1, KIND_CONNECT, KIND_RECV, KIND_SEND, KIND_CANCEL };
 
-static struct io_uring_sqe *next_sqe(evq_uring *ring)
-{
-    struct io_uring_sqe *sqe = NULL;
-    if (evq_uring_get_sqe(ring, &sqe) != 0)
-        evq_uring_submit(ring, NULL), evq_uring_get_sqe(ring, &sqe);
-    return sqe;
-}
-
 EVQ_TEST(accept_completes_with_the_new_descriptor)
 {
     evq_uring ring;
@@ -33,7 +25,7 @@ EVQ_TEST(accept_completes_with_the_new_descriptor)
     uint32_t peer_len = sizeof peer;
     memset(&peer, 0, sizeof peer);
     uint64_t tag = evq_uring_tag(KIND_ACCEPT, 1, 0);
-    evq_uring_prep_accept(next_sqe(&ring), listener, (struct sockaddr *)&peer, &peer_len,
+    evq_uring_prep_accept(uring_test_sqe(&ring), listener, (struct sockaddr *)&peer, &peer_len,
                           SOCK_CLOEXEC, false, tag);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     REQUIRE_OK(evq_net_connect_loopback(port, &client));
@@ -68,7 +60,7 @@ EVQ_TEST(multishot_accept_posts_a_completion_per_connection)
     uint16_t port;
     REQUIRE_OK(uring_test_listener(&listener, &port));
     uint64_t tag = evq_uring_tag(KIND_ACCEPT, 1, 0);
-    evq_uring_prep_accept(next_sqe(&ring), listener, NULL, NULL, SOCK_CLOEXEC, true, tag);
+    evq_uring_prep_accept(uring_test_sqe(&ring), listener, NULL, NULL, SOCK_CLOEXEC, true, tag);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     int accepted[3] = {-1, -1, -1};
     for (int i = 0; i < 3; i++) {
@@ -88,7 +80,7 @@ EVQ_TEST(multishot_accept_posts_a_completion_per_connection)
     CHECK_UINT(ring.in_flight, ==, 1); /* one SQE, three completions, still armed */
     /* Cancel it: a final completion without F_MORE, and the cancel's own. */
     uint64_t cancel = evq_uring_tag(KIND_CANCEL, 1, 0);
-    evq_uring_prep_cancel(next_sqe(&ring), tag, 0, cancel);
+    evq_uring_prep_cancel(uring_test_sqe(&ring), tag, 0, cancel);
     uring_test_cqe last, cancelled[1];
     size_t n_others = 1;
     REQUIRE_OK(uring_test_reap_for(&ring, tag, &last, cancelled, &n_others));
@@ -121,7 +113,8 @@ EVQ_TEST(connect_completes_or_is_refused)
     REQUIRE_INT(fd, >=, 0);
     struct sockaddr_in address;
     uring_test_loopback(&address, port);
-    evq_uring_prep_connect(next_sqe(&ring), fd, (struct sockaddr *)&address, sizeof address, 1);
+    evq_uring_prep_connect(uring_test_sqe(&ring), fd, (struct sockaddr *)&address, sizeof address,
+                           1);
     uring_test_cqe cqe;
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_UINT(cqe.user_data, ==, 1);
@@ -135,7 +128,8 @@ EVQ_TEST(connect_completes_or_is_refused)
     close(listener);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE_INT(fd, >=, 0);
-    evq_uring_prep_connect(next_sqe(&ring), fd, (struct sockaddr *)&address, sizeof address, 2);
+    evq_uring_prep_connect(uring_test_sqe(&ring), fd, (struct sockaddr *)&address, sizeof address,
+                           2);
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_UINT(cqe.user_data, ==, 2);
     CHECK_INT(cqe.res, ==, -ECONNREFUSED);
@@ -152,7 +146,7 @@ EVQ_TEST(recv_returns_what_was_sent_then_zero_at_the_end)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     char buffer[64];
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     REQUIRE_INT(send(a, "hello", 5, 0), ==, 5);
     uring_test_cqe cqe;
@@ -161,7 +155,7 @@ EVQ_TEST(recv_returns_what_was_sent_then_zero_at_the_end)
     CHECK_MEM(buffer, "hello", 5);
     /* The peer's FIN: a receive that completes with 0. */
     REQUIRE_INT(shutdown(a, SHUT_WR), ==, 0);
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 2);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 2);
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_UINT(cqe.user_data, ==, 2);
     CHECK_INT(cqe.res, ==, 0);
@@ -178,7 +172,7 @@ EVQ_TEST(recv_reports_a_reset)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     char buffer[16];
-    evq_uring_prep_recv(next_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
+    evq_uring_prep_recv(uring_test_sqe(&ring), b, buffer, sizeof buffer, 0, 1);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
     REQUIRE_OK(evq_socket_close_with_reset(a)); /* SO_LINGER 0: an RST */
     uring_test_cqe cqe;
@@ -198,7 +192,7 @@ EVQ_TEST(linked_send_and_sendmsg_arrive_in_order)
     URING_NEED_OPS(&ring, IORING_OP_SEND, IORING_OP_SENDMSG);
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
-    struct io_uring_sqe *sqe = next_sqe(&ring);
+    struct io_uring_sqe *sqe = uring_test_sqe(&ring);
     evq_uring_prep_send(sqe, a, "abc", 3, MSG_NOSIGNAL, 1);
     sqe->flags |= IOSQE_IO_LINK;
     struct iovec pieces[2] = {{(void *)"de", 2}, {(void *)"fgh", 3}};
@@ -206,7 +200,7 @@ EVQ_TEST(linked_send_and_sendmsg_arrive_in_order)
     memset(&message, 0, sizeof message);
     message.msg_iov = pieces;
     message.msg_iovlen = 2;
-    evq_uring_prep_sendmsg(next_sqe(&ring), a, &message, MSG_NOSIGNAL, 2);
+    evq_uring_prep_sendmsg(uring_test_sqe(&ring), a, &message, MSG_NOSIGNAL, 2);
     uring_test_cqe first, second;
     REQUIRE_OK(uring_test_reap(&ring, &first));
     REQUIRE_OK(uring_test_reap(&ring, &second));
@@ -239,7 +233,7 @@ EVQ_TEST(send_to_a_reset_peer_is_an_error_not_a_signal)
     REQUIRE_OK(evq_socket_close_with_reset(b));
     int32_t result = 0;
     for (int i = 0; i < 4 && result >= 0; i++) { /* the first may still be accepted */
-        evq_uring_prep_send(next_sqe(&ring), a, "data", 4, MSG_NOSIGNAL, 1);
+        evq_uring_prep_send(uring_test_sqe(&ring), a, "data", 4, MSG_NOSIGNAL, 1);
         uring_test_cqe cqe;
         REQUIRE_OK(uring_test_reap(&ring, &cqe));
         result = cqe.res;

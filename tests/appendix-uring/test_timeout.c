@@ -8,21 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct io_uring_sqe *next_sqe(evq_uring *ring)
-{
-    struct io_uring_sqe *sqe = NULL;
-    if (evq_uring_get_sqe(ring, &sqe) != 0)
-        evq_uring_submit(ring, NULL), evq_uring_get_sqe(ring, &sqe);
-    return sqe;
-}
-
 EVQ_TEST(a_timeout_expires_with_etime)
 {
     evq_uring ring;
     URING_OPEN(&ring, NULL);
     URING_NEED_OPS(&ring, IORING_OP_TIMEOUT);
     struct __kernel_timespec ts = {0, 2 * 1000 * 1000};
-    evq_uring_prep_timeout(next_sqe(&ring), &ts, 0, 0, 7);
+    evq_uring_prep_timeout(uring_test_sqe(&ring), &ts, 0, 0, 7);
     uring_test_cqe cqe;
     REQUIRE_OK(uring_test_reap(&ring, &cqe));
     CHECK_UINT(cqe.user_data, ==, 7);
@@ -39,10 +31,10 @@ EVQ_TEST(a_counting_timeout_completes_after_n_completions)
     URING_OPEN(&ring, NULL);
     URING_NEED_OPS(&ring, IORING_OP_TIMEOUT);
     struct __kernel_timespec ts = {10, 0};
-    evq_uring_prep_timeout(next_sqe(&ring), &ts, 2, 0, 100);
+    evq_uring_prep_timeout(uring_test_sqe(&ring), &ts, 2, 0, 100);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
-    evq_uring_prep_nop(next_sqe(&ring), 1);
-    evq_uring_prep_nop(next_sqe(&ring), 2);
+    evq_uring_prep_nop(uring_test_sqe(&ring), 1);
+    evq_uring_prep_nop(uring_test_sqe(&ring), 2);
     uint64_t order[3];
     for (int i = 0; i < 3; i++) {
         uring_test_cqe cqe;
@@ -67,11 +59,11 @@ EVQ_TEST(a_link_timeout_cancels_a_receive_that_waits_too_long)
     evq_socket a, b;
     REQUIRE_OK(uring_test_pair(&a, &b));
     char buffer[16];
-    struct io_uring_sqe *sqe = next_sqe(&ring);
+    struct io_uring_sqe *sqe = uring_test_sqe(&ring);
     evq_uring_prep_recv(sqe, b, buffer, sizeof buffer, 0, 1);
     sqe->flags |= IOSQE_IO_LINK;
     struct __kernel_timespec ts = {0, 2 * 1000 * 1000};
-    evq_uring_prep_link_timeout(next_sqe(&ring), &ts, 0, 2);
+    evq_uring_prep_link_timeout(uring_test_sqe(&ring), &ts, 0, 2);
     uring_test_cqe cqes[2]; /* in either order */
     REQUIRE_OK(uring_test_reap_n(&ring, cqes, 2));
     const uring_test_cqe *receive = uring_test_find(cqes, 2, 1);
@@ -98,11 +90,11 @@ EVQ_TEST(a_link_timeout_is_cancelled_when_the_receive_wins)
     REQUIRE_OK(uring_test_pair(&a, &b));
     REQUIRE_INT(send(a, "on time", 7, 0), ==, 7);
     char buffer[16];
-    struct io_uring_sqe *sqe = next_sqe(&ring);
+    struct io_uring_sqe *sqe = uring_test_sqe(&ring);
     evq_uring_prep_recv(sqe, b, buffer, sizeof buffer, 0, 1);
     sqe->flags |= IOSQE_IO_LINK;
     struct __kernel_timespec ts = {10, 0};
-    evq_uring_prep_link_timeout(next_sqe(&ring), &ts, 0, 2);
+    evq_uring_prep_link_timeout(uring_test_sqe(&ring), &ts, 0, 2);
     uring_test_cqe cqes[2];
     REQUIRE_OK(uring_test_reap_n(&ring, cqes, 2));
     const uring_test_cqe *receive = uring_test_find(cqes, 2, 1);
@@ -123,9 +115,9 @@ EVQ_TEST(a_timeout_can_be_cancelled)
     URING_OPEN(&ring, NULL);
     URING_NEED_OPS(&ring, IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL);
     struct __kernel_timespec ts = {10, 0};
-    evq_uring_prep_timeout(next_sqe(&ring), &ts, 0, 0, 5);
+    evq_uring_prep_timeout(uring_test_sqe(&ring), &ts, 0, 0, 5);
     REQUIRE_OK(evq_uring_submit(&ring, NULL));
-    evq_uring_prep_cancel(next_sqe(&ring), 5, 0, 6);
+    evq_uring_prep_cancel(uring_test_sqe(&ring), 5, 0, 6);
     uring_test_cqe cqes[2];
     REQUIRE_OK(uring_test_reap_n(&ring, cqes, 2));
     const uring_test_cqe *timeout = uring_test_find(cqes, 2, 5);

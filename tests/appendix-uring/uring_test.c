@@ -4,6 +4,17 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+struct io_uring_sqe *uring_test_sqe(evq_uring *ring)
+{
+    static struct io_uring_sqe scratch; /* never submitted: keeps a failing case from crashing */
+    struct io_uring_sqe *sqe;
+    if (evq_uring_next_sqe(ring, &sqe) != 0) {
+        evq_test_fail(__FILE__, __LINE__, "no SQE: the ring is full and would not submit");
+        return &scratch;
+    }
+    return sqe;
+}
+
 int uring_test_reap(evq_uring *ring, uring_test_cqe *copy)
 {
     struct io_uring_cqe *cqe;

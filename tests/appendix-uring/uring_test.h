@@ -26,6 +26,11 @@
         }                                                                                          \
     } while (0)
 
+/* The next SQE, submitting first if the SQ is full. If even that fails, the
+ * case fails here and gets a scratch SQE that is never submitted, so that it
+ * goes on without crashing. */
+struct io_uring_sqe *uring_test_sqe(evq_uring *ring);
+
 /* How long a test waits for one completion before it calls it lost. Loopback
  * answers in microseconds; this only bounds a broken run. */
 #define URING_TEST_WAIT_MS 5000

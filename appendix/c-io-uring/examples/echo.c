@@ -37,14 +37,6 @@ static bool unavailable(int code)
     return code == EVQ_ENOTSUP || code == EVQ_EACCES;
 }
 
-static int queue_sqe(evq_uring *ring, struct io_uring_sqe **sqe)
-{
-    int code = evq_uring_get_sqe(ring, sqe);
-    if (code == EVQ_EFULL && (code = evq_uring_submit(ring, NULL)) == 0)
-        code = evq_uring_get_sqe(ring, sqe);
-    return code;
-}
-
 /* ---- the client --------------------------------------------------------------------- */
 
 struct peer {
@@ -75,7 +67,7 @@ static void fill_message(unsigned char *out, size_t size, unsigned c, unsigned n
 static int client_queue(struct client *client, unsigned kind, unsigned c)
 {
     struct io_uring_sqe *sqe;
-    int code = queue_sqe(&client->ring, &sqe);
+    int code = evq_uring_next_sqe(&client->ring, &sqe);
     if (code != 0)
         return code;
     struct peer *p = &client->peers[c];

@@ -12,14 +12,6 @@
 
 enum { KIND_ACCEPT = 1, KIND_RECV, KIND_SEND, KIND_TIMEOUT };
 
-static int queue_sqe(evq_uring *ring, struct io_uring_sqe **sqe)
-{
-    int code = evq_uring_get_sqe(ring, sqe);
-    if (code == EVQ_EFULL && (code = evq_uring_submit(ring, NULL)) == 0)
-        code = evq_uring_get_sqe(ring, sqe);
-    return code;
-}
-
 static uint64_t tag_of(const echo_server *server, unsigned kind, const struct echo_connection *c)
 {
     uint32_t slot = (uint32_t)(c - server->connections);
@@ -29,7 +21,7 @@ static uint64_t tag_of(const echo_server *server, unsigned kind, const struct ec
 static int arm_accept(echo_server *server)
 {
     struct io_uring_sqe *sqe;
-    int code = queue_sqe(&server->ring, &sqe);
+    int code = evq_uring_next_sqe(&server->ring, &sqe);
     if (code == 0)
         evq_uring_prep_accept(sqe, server->listener, NULL, NULL, SOCK_CLOEXEC,
                               server->multishot_accept, evq_uring_tag(KIND_ACCEPT, 0, 0));
@@ -48,7 +40,7 @@ static void set_needs_buffer(echo_server *server, struct echo_connection *c, boo
 static int arm_receive(echo_server *server, struct echo_connection *c)
 {
     struct io_uring_sqe *sqe;
-    int code = queue_sqe(&server->ring, &sqe);
+    int code = evq_uring_next_sqe(&server->ring, &sqe);
     if (code != 0)
         return code;
     /* No buffer named: the kernel takes one from ECHO_GROUP when data comes. */
@@ -63,7 +55,7 @@ static int send_front(echo_server *server, struct echo_connection *c)
 {
     struct echo_chunk *chunk = &c->queue[c->head];
     struct io_uring_sqe *sqe;
-    int code = queue_sqe(&server->ring, &sqe);
+    int code = evq_uring_next_sqe(&server->ring, &sqe);
     if (code != 0)
         return code;
     unsigned char *data = server->pbuf.memory + (size_t)chunk->id * server->pbuf.size;
@@ -107,7 +99,7 @@ static void start_closing(echo_server *server, struct echo_connection *c)
     set_needs_buffer(server, c, false);
     if (c->receiving) { /* an error on the SEND side: stop the RECV too */
         struct io_uring_sqe *sqe;
-        if (queue_sqe(&server->ring, &sqe) == 0)
+        if (evq_uring_next_sqe(&server->ring, &sqe) == 0)
             evq_uring_prep_cancel(sqe, tag_of(server, KIND_RECV, c), 0, 0);
     }
     close_when_idle(server, c);
@@ -254,7 +246,7 @@ int echo_server_open(echo_server *server, uint16_t port, unsigned seconds)
         return code;
     if (seconds > 0) {
         struct io_uring_sqe *sqe;
-        if ((code = queue_sqe(&server->ring, &sqe)) != 0)
+        if ((code = evq_uring_next_sqe(&server->ring, &sqe)) != 0)
             return code;
         server->deadline.tv_sec = seconds;
         evq_uring_prep_timeout(sqe, &server->deadline, 0, 0, evq_uring_tag(KIND_TIMEOUT, 0, 0));

@@ -158,6 +158,10 @@ int evq_uring_check(evq_uring_support *out);
  * then ask again. */
 int evq_uring_get_sqe(evq_uring *ring, struct io_uring_sqe **out);
 
+/* evq_uring_get_sqe, submitting what is pending first when the SQ is full:
+ * the usual way to queue an operation when a system call is acceptable. */
+int evq_uring_next_sqe(evq_uring *ring, struct io_uring_sqe **out);
+
 /* SQEs handed out and not yet consumed by the kernel. */
 unsigned evq_uring_sq_pending(const evq_uring *ring);
 

@@ -17,9 +17,7 @@ int evq_uring_cancel_and_reap(evq_uring *ring, uint64_t target, int timeout_ms,
                               evq_uring_cqe_fn other, void *context, int32_t *final_res)
 {
     struct io_uring_sqe *sqe;
-    int code = evq_uring_get_sqe(ring, &sqe);
-    if (code == EVQ_EFULL && (code = evq_uring_submit(ring, NULL)) == 0)
-        code = evq_uring_get_sqe(ring, &sqe);
+    int code = evq_uring_next_sqe(ring, &sqe);
     if (code != 0)
         return code;
     uint64_t cancel = evq_uring_tag(EVQ_URING_KIND_CANCEL, 0, 1);

@@ -37,6 +37,14 @@ int evq_uring_get_sqe(evq_uring *ring, struct io_uring_sqe **out)
 }
 /* ANCHOR_END: get_sqe */
 
+int evq_uring_next_sqe(evq_uring *ring, struct io_uring_sqe **out)
+{
+    int code = evq_uring_get_sqe(ring, out);
+    if (code == EVQ_EFULL && (code = evq_uring_submit(ring, NULL)) == 0)
+        code = evq_uring_get_sqe(ring, out);
+    return code;
+}
+
 unsigned evq_uring_sq_pending(const evq_uring *ring)
 {
     return ring->sq.sqe_tail - atomic_load_explicit(ring->sq.head, memory_order_acquire);

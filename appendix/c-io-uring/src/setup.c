@@ -286,11 +286,12 @@ int evq_uring_require_ops(evq_uring *ring, const uint8_t *ops, size_t count)
 #define EVQ_URING_OPS(X)                                                                           \
     X(NOP)                                                                                         \
     X(READV)                                                                                       \
-    X(WRITEV) X(FSYNC) X(READ_FIXED) X(WRITE_FIXED) X(POLL_ADD) X(POLL_REMOVE) X(SYNC_FILE_RANGE)  \
-        X(SENDMSG) X(RECVMSG) X(TIMEOUT) X(TIMEOUT_REMOVE) X(ACCEPT) X(ASYNC_CANCEL)               \
-            X(LINK_TIMEOUT) X(CONNECT) X(FALLOCATE) X(OPENAT) X(CLOSE) X(FILES_UPDATE) X(STATX)    \
-                X(READ) X(WRITE) X(FADVISE) X(MADVISE) X(SEND) X(RECV) X(OPENAT2) X(EPOLL_CTL)     \
-                    X(SPLICE) X(PROVIDE_BUFFERS) X(REMOVE_BUFFERS) X(TEE) X(SHUTDOWN) X(RENAMEAT)  \
+    X(WRITEV)                                                                                      \
+    X(FSYNC) X(READ_FIXED) X(WRITE_FIXED) X(POLL_ADD) X(POLL_REMOVE) X(SYNC_FILE_RANGE) X(SENDMSG) \
+        X(RECVMSG) X(TIMEOUT) X(TIMEOUT_REMOVE) X(ACCEPT) X(ASYNC_CANCEL) X(LINK_TIMEOUT)          \
+            X(CONNECT) X(FALLOCATE) X(OPENAT) X(CLOSE) X(FILES_UPDATE) X(STATX) X(READ) X(WRITE)   \
+                X(FADVISE) X(MADVISE) X(SEND) X(RECV) X(OPENAT2) X(EPOLL_CTL) X(SPLICE)            \
+                    X(PROVIDE_BUFFERS) X(REMOVE_BUFFERS) X(TEE) X(SHUTDOWN) X(RENAMEAT)            \
                         X(UNLINKAT) X(MKDIRAT) X(SYMLINKAT) X(LINKAT) X(MSG_RING) X(FSETXATTR)     \
                             X(SETXATTR) X(FGETXATTR) X(GETXATTR) X(SOCKET) X(URING_CMD) X(SEND_ZC) \
                                 X(SENDMSG_ZC)
