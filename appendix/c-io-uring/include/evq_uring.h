@@ -123,7 +123,10 @@ int evq_uring_open(evq_uring *ring, const evq_uring_options *options);
 
 /* Cancel what is still in flight, reap it (so the kernel touches no memory
  * of ours once this returns), unmap the rings and close the descriptor.
- * Completions reaped here are dropped. Safe on a zeroed or failed ring. */
+ * Completions reaped here are dropped (an accepted descriptor among them is
+ * not closed). Safe on a zeroed or failed ring. With SINGLE_ISSUER or
+ * DEFER_TASKRUN, call it on the thread that created the ring: any other
+ * thread is refused the submit and the wait, and nothing is drained. */
 void evq_uring_close(evq_uring *ring);
 
 /* Whether the kernel has this opcode (IORING_OP_*), from the probe. */
