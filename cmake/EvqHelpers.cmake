@@ -126,13 +126,24 @@ function(evq_test_cases out)
   set(${out} "${cases}" PARENT_SCOPE)
 endfunction()
 
-# Properties every test gets: labels, a timeout, and under Wine the prefix.
+# Properties every test gets: labels, a timeout, under Wine the prefix, and
+# for a known deviation of the platform its reason (see below).
 function(evq_set_test_properties test)
   cmake_parse_arguments(arg "" "TIMEOUT" "LABELS;ENVIRONMENT" ${ARGN})
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT ${EVQ_TEST_TIMEOUT})
   endif()
   set(environment ${arg_ENVIRONMENT})
+  get_property(deviation GLOBAL PROPERTY EVQ_DEVIATION_${test})
+  if(deviation)
+    list(APPEND environment "EVQ_TEST_KNOWN_DEVIATION=${deviation}")
+    list(APPEND arg_LABELS deviation)
+    # evq_test_main() exits 77 and tests/common/expect_exit.cmake prints the
+    # line, each only when the test failed.
+    set_tests_properties(${test} PROPERTIES SKIP_RETURN_CODE 77
+                         SKIP_REGULAR_EXPRESSION "SKIPPED: known deviation of ")
+    set_property(GLOBAL APPEND PROPERTY EVQ_DEVIATIONS_USED "${test}")
+  endif()
   if(EVQ_SANITIZE STREQUAL "address")
     list(APPEND environment
          "ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1"
@@ -150,6 +161,49 @@ function(evq_set_test_properties test)
   endif()
   if(environment)
     set_tests_properties(${test} PROPERTIES ENVIRONMENT "${environment}")
+  endif()
+endfunction()
+
+# ---- known deviations ----------------------------------------------------------
+# evq_load_known_deviations(<file> <who>) reads a provider's list of known
+# deviations: one "<ctest test name> <reason>" per line ('#' starts a comment;
+# no ';' in a reason, CMake's list separator).
+# Each test it names still runs; evq_set_test_properties() gives it the reason
+# in its environment (EVQ_TEST_KNOWN_DEVIATION="<who>: <reason>"), the label
+# deviation, and SKIP_RETURN_CODE 77 and a SKIP_REGULAR_EXPRESSION, so that a
+# failure is reported as a skip, the reason in its output (evq_test.h). Call
+# it before the tests are added, and
+# evq_check_known_deviations() after: in a build of every part, a listed name
+# that no test has is an error (a renamed case must not silently leave the
+# list).
+function(evq_load_known_deviations file who)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
+  file(STRINGS "${file}" lines)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[ \t]*(#|$)")
+      continue()
+    endif()
+    if(NOT line MATCHES "^([A-Za-z0-9_.-]+)[ \t]+([^ \t].*)$")
+      message(FATAL_ERROR "${file}: not \"<test name> <reason>\": ${line}")
+    endif()
+    set_property(GLOBAL PROPERTY EVQ_DEVIATION_${CMAKE_MATCH_1} "${who}: ${CMAKE_MATCH_2}")
+    set_property(GLOBAL APPEND PROPERTY EVQ_DEVIATIONS "${CMAKE_MATCH_1}")
+  endforeach()
+  set_property(GLOBAL PROPERTY EVQ_DEVIATIONS_FILE "${file}")
+endfunction()
+
+function(evq_check_known_deviations)
+  get_property(listed GLOBAL PROPERTY EVQ_DEVIATIONS)
+  get_property(used GLOBAL PROPERTY EVQ_DEVIATIONS_USED)
+  get_property(file GLOBAL PROPERTY EVQ_DEVIATIONS_FILE)
+  foreach(test IN LISTS listed)
+    if(EVQ_PARTS STREQUAL "" AND NOT test IN_LIST used)
+      message(FATAL_ERROR "${file}: no test is named ${test}")
+    endif()
+  endforeach()
+  list(LENGTH listed count)
+  if(count GREATER 0)
+    message(STATUS "evq: ${count} known deviations from ${file} (ctest -L deviation)")
   endif()
 endfunction()
 
