@@ -22,6 +22,11 @@
 #   evq_add_test_program(common_test_clock PART common VARIANT clock SOURCES test_clock.c)
 #   -> common.clock.<case> tests, labels common and clock.
 #
+#   evq_add_expect_exit_test(common.delayserver.cli_help PROGRAM delayserver EXIT 0
+#                            OUTPUT "Usage: .*" ARGS --help LABELS common delayserver)
+#   -> runs the program through tests/common/expect_exit.cmake, which checks its
+#      exact exit status and its output (ctest alone tells zero from non-zero).
+#
 #   evq_add_bench(ch03_bench_epoll PART ch03 VARIANT epoll NAME throughput SOURCES ... [ARGS ...])
 #   -> one ctest test ch03.epoll.bench_throughput, labels ch03, epoll and bench
 #      (the default test preset excludes the label bench).
@@ -121,13 +126,24 @@ function(evq_test_cases out)
   set(${out} "${cases}" PARENT_SCOPE)
 endfunction()
 
-# Properties every test gets: labels, a timeout, and under Wine the prefix.
+# Properties every test gets: labels, a timeout, under Wine the prefix, and
+# for a known deviation of the platform its reason (see below).
 function(evq_set_test_properties test)
   cmake_parse_arguments(arg "" "TIMEOUT" "LABELS;ENVIRONMENT" ${ARGN})
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT ${EVQ_TEST_TIMEOUT})
   endif()
   set(environment ${arg_ENVIRONMENT})
+  get_property(deviation GLOBAL PROPERTY EVQ_DEVIATION_${test})
+  if(deviation)
+    list(APPEND environment "EVQ_TEST_KNOWN_DEVIATION=${deviation}")
+    list(APPEND arg_LABELS deviation)
+    # evq_test_main() exits 77 and tests/common/expect_exit.cmake prints the
+    # line, each only when the test failed.
+    set_tests_properties(${test} PROPERTIES SKIP_RETURN_CODE 77
+                         SKIP_REGULAR_EXPRESSION "SKIPPED: known deviation of ")
+    set_property(GLOBAL APPEND PROPERTY EVQ_DEVIATIONS_USED "${test}")
+  endif()
   if(EVQ_SANITIZE STREQUAL "address")
     list(APPEND environment
          "ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1"
@@ -135,13 +151,59 @@ function(evq_set_test_properties test)
   elseif(EVQ_SANITIZE STREQUAL "thread")
     list(APPEND environment "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
   endif()
-  set_tests_properties(${test} PROPERTIES LABELS "${arg_LABELS}" TIMEOUT ${arg_TIMEOUT})
+  # 77: every case of the program skipped (SKIP() in evq_test.h: this machine
+  # lacks what the case needs, such as io_uring); ctest reports "Skipped".
+  set_tests_properties(${test} PROPERTIES LABELS "${arg_LABELS}" TIMEOUT ${arg_TIMEOUT}
+                                          SKIP_RETURN_CODE 77)
   if(CMAKE_CROSSCOMPILING AND WIN32 AND EVQ_WINE_PREFIX)
     list(APPEND environment ${EVQ_WINE_ENVIRONMENT})
     set_tests_properties(${test} PROPERTIES FIXTURES_REQUIRED wine)
   endif()
   if(environment)
     set_tests_properties(${test} PROPERTIES ENVIRONMENT "${environment}")
+  endif()
+endfunction()
+
+# ---- known deviations ----------------------------------------------------------
+# evq_load_known_deviations(<file> <who>) reads a provider's list of known
+# deviations: one "<ctest test name> <reason>" per line ('#' starts a comment;
+# no ';' in a reason, CMake's list separator).
+# Each test it names still runs; evq_set_test_properties() gives it the reason
+# in its environment (EVQ_TEST_KNOWN_DEVIATION="<who>: <reason>"), the label
+# deviation, and SKIP_RETURN_CODE 77 and a SKIP_REGULAR_EXPRESSION, so that a
+# failure is reported as a skip, the reason in its output (evq_test.h). Call
+# it before the tests are added, and
+# evq_check_known_deviations() after: in a build of every part, a listed name
+# that no test has is an error (a renamed case must not silently leave the
+# list).
+function(evq_load_known_deviations file who)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
+  file(STRINGS "${file}" lines)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[ \t]*(#|$)")
+      continue()
+    endif()
+    if(NOT line MATCHES "^([A-Za-z0-9_.-]+)[ \t]+([^ \t].*)$")
+      message(FATAL_ERROR "${file}: not \"<test name> <reason>\": ${line}")
+    endif()
+    set_property(GLOBAL PROPERTY EVQ_DEVIATION_${CMAKE_MATCH_1} "${who}: ${CMAKE_MATCH_2}")
+    set_property(GLOBAL APPEND PROPERTY EVQ_DEVIATIONS "${CMAKE_MATCH_1}")
+  endforeach()
+  set_property(GLOBAL PROPERTY EVQ_DEVIATIONS_FILE "${file}")
+endfunction()
+
+function(evq_check_known_deviations)
+  get_property(listed GLOBAL PROPERTY EVQ_DEVIATIONS)
+  get_property(used GLOBAL PROPERTY EVQ_DEVIATIONS_USED)
+  get_property(file GLOBAL PROPERTY EVQ_DEVIATIONS_FILE)
+  foreach(test IN LISTS listed)
+    if(EVQ_PARTS STREQUAL "" AND NOT test IN_LIST used)
+      message(FATAL_ERROR "${file}: no test is named ${test}")
+    endif()
+  endforeach()
+  list(LENGTH listed count)
+  if(count GREATER 0)
+    message(STATUS "evq: ${count} known deviations from ${file} (ctest -L deviation)")
   endif()
 endfunction()
 
@@ -166,6 +228,22 @@ function(evq_add_test_program target)
     evq_set_test_properties(${test} LABELS ${labels} TIMEOUT ${arg_TIMEOUT}
                             ENVIRONMENT ${arg_ENVIRONMENT})
   endforeach()
+endfunction()
+
+# evq_add_expect_exit_test(<test> PROGRAM <target> EXIT <status> [OUTPUT <regex>]
+#                          [ARGS ...] [LABELS ...] [ENVIRONMENT ...])
+# The regex is matched against stdout and stderr together; neither it nor an
+# argument may contain ';' (CMake would split it) and no argument may contain
+# '|' (expect_exit.cmake's separator).
+function(evq_add_expect_exit_test test)
+  cmake_parse_arguments(arg "" "PROGRAM;EXIT;OUTPUT" "ARGS;LABELS;ENVIRONMENT" ${ARGN})
+  string(REPLACE ";" "|" arguments "${arg_ARGS}")
+  add_test(NAME ${test}
+           COMMAND ${CMAKE_COMMAND} "-DPROGRAM=$<TARGET_FILE:${arg_PROGRAM}>"
+                   "-DEMULATOR=${CMAKE_CROSSCOMPILING_EMULATOR}" "-DARGS=${arguments}"
+                   "-DEXPECT_EXIT=${arg_EXIT}" "-DEXPECT_OUTPUT=${arg_OUTPUT}"
+                   -P "${PROJECT_SOURCE_DIR}/tests/common/expect_exit.cmake")
+  evq_set_test_properties(${test} LABELS ${arg_LABELS} ENVIRONMENT ${arg_ENVIRONMENT})
 endfunction()
 
 # evq_add_bench(<target> PART <part> VARIANT <variant> NAME <name> SOURCES ...

@@ -140,9 +140,10 @@ static enum delay_http_error percent_decode(char *text, size_t length, size_t *d
 static enum delay_http_error parse_target(char *head, char *target, size_t length,
                                           uint32_t max_delay_ms, delay_http_request *out)
 {
+    /* Visible ASCII only (delay_http.h says why). */
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char)target[i];
-        if (c <= 0x20 || c == 0x7f)
+        if (c <= 0x20 || c >= 0x7f)
             return DELAY_HTTP_BAD_TARGET_CHAR;
     }
     if (target[0] != '/')
@@ -217,6 +218,13 @@ static enum delay_http_error parse_header(char *line, size_t length, bool *close
         return DELAY_HTTP_HEADER_BAD_NAME;
     const char *value = colon + 1;
     size_t value_length = length - name_length - 1;
+    /* Visible ASCII, SP, HTAB and obs-text (>= 0x80); no other control
+     * character (delay_http.h says why). */
+    for (size_t i = 0; i < value_length; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return DELAY_HTTP_HEADER_BAD_VALUE;
+    }
     trim(&value, &value_length);
 
     if (equals_ignoring_case(line, name_length, "connection")) {
@@ -369,7 +377,7 @@ size_t delay_http_error_reason(enum delay_http_error error, uint32_t max_delay_m
         reason = "HTTP version not supported: only HTTP/1.0 and HTTP/1.1";
         break;
     case DELAY_HTTP_BAD_TARGET_CHAR:
-        reason = "the path contains a control character (percent-encode it)";
+        reason = "the path holds a byte that is not visible ASCII (percent-encode it)";
         break;
     case DELAY_HTTP_NOT_ORIGIN_FORM:
         reason = "the path must start with '/': expected /{delay_ms}/{message}";
@@ -399,6 +407,9 @@ size_t delay_http_error_reason(enum delay_http_error error, uint32_t max_delay_m
         break;
     case DELAY_HTTP_HEADER_FOLDED:
         reason = "obsolete header line folding is not supported";
+        break;
+    case DELAY_HTTP_HEADER_BAD_VALUE:
+        reason = "a header value holds a control character";
         break;
     case DELAY_HTTP_HAS_BODY:
         reason = "this server takes no request body: Content-Length must be 0";

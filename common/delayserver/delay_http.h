@@ -13,6 +13,17 @@
  *     each. HTTP/1.0 closes after the answer unless it says
  *     `Connection: keep-alive`; HTTP/1.1 (and 1.x) keeps the connection open
  *     unless it says `Connection: close`. A major version other than 1 -> 505.
+ *   - Bytes, the same rules as chapter 3's parser (demo/http_parse.c), so
+ *     that the book's two servers never disagree about a request: the
+ *     target holds visible ASCII only (0x21-0x7E: a URI is ASCII, RFC 3986,
+ *     and any other byte of a message travels percent-encoded, as the
+ *     library's client sends every byte); a header value holds visible
+ *     ASCII, SP, HTAB and bytes >= 0x80 (RFC 9110 section 5.5's field-vchar
+ *     and obs-text), never another control character (NUL, ESC, DEL...):
+ *     RFC 9110 lets a recipient either reject or pass such bytes, and
+ *     rejecting is the simpler rule, the one that keeps terminal escapes
+ *     and smuggling tricks out of logs and answers. Method and header names
+ *     are tokens. Each refusal is a 400.
  *   - The target is `/{delay_ms}/{message}[?query]`: delay_ms is one or more
  *     decimal digits (leading zeros allowed, no sign); the message is the
  *     rest of the path, may contain '/', may be empty, and is percent-decoded
@@ -51,6 +62,7 @@ enum delay_http_error {
     DELAY_HTTP_HEADER_NO_COLON,     /* 400 */
     DELAY_HTTP_HEADER_BAD_NAME,     /* 400 */
     DELAY_HTTP_HEADER_FOLDED,       /* 400 */
+    DELAY_HTTP_HEADER_BAD_VALUE,    /* 400 */
     DELAY_HTTP_HAS_BODY,            /* 400 */
     DELAY_HTTP_TRANSFER_ENCODING,   /* 400 */
 };

@@ -5,7 +5,10 @@
  * heap exactly once:
  *
  *   READING    waiting for a whole request head; deadline = the header
- *              timeout, restarted by every byte that arrives
+ *              timeout from accept, or from the end of the answer before:
+ *              fixed for the whole head (nginx's client_header_timeout), so
+ *              a client that sends a byte now and then cannot keep the
+ *              connection (slowloris); bytes that arrive do not move it
  *   WAITING    a valid request; deadline = when its answer is due
  *   WRITING    sending a response; deadline = the header timeout again,
  *              restarted by every byte that leaves (a client that never
@@ -14,6 +17,14 @@
  *              whatever the client still sends until it closes, so that
  *              closing does not reset the connection and destroy the
  *              response in the client's receive buffer before it reads it
+ *
+ * The end of the client's stream (recv returns 0) is a half-close until
+ * proven otherwise: `printf ... | nc -N` sends its requests and then
+ * shutdown(SHUT_WR). Requests received before it are all answered, in order,
+ * the delayed ones too; then the connection closes. (A client that closed
+ * its socket looks the same until an answer is sent to it.) From then on
+ * the socket is not polled for reading: the end is level-triggered and
+ * would make every poll() return at once.
  *
  * The poll set is rebuilt on every turn. That is O(open connections) per
  * turn, as poll() itself is; the heap keeps the timers in order, so answers
@@ -82,7 +93,8 @@ struct connection {
     size_t head_length; /* the request being answered is in[0, head_length) */
     delay_http_request request;
     bool close_after_write;
-    char *out; /* the response being sent */
+    bool peer_closed; /* recv() returned 0: the client sends no more requests */
+    char *out;        /* the response being sent */
     size_t out_length;
     size_t out_sent;
     char in[EVQ_DELAY_SERVER_MAX_HEAD];
@@ -108,6 +120,7 @@ struct evq_delay_server {
     struct connection **polled; /* polled[i] is behind poll_entries[i] */
     uint64_t next_deadline_order;
     uint64_t accept_paused_until;
+    uint64_t now; /* this turn's time, from config.clock */
 };
 
 /* ---- counters ------------------------------------------------------------ */
@@ -136,6 +149,13 @@ static void count(evq_delay_server *server, enum counter which)
         server->stats.disconnected++;
         break;
     }
+    evq_mutex_unlock(&server->lock);
+}
+
+static void count_received(evq_delay_server *server, size_t bytes)
+{
+    evq_mutex_lock(&server->lock);
+    server->stats.received += bytes;
     evq_mutex_unlock(&server->lock);
 }
 
@@ -206,9 +226,20 @@ static void set_deadline(evq_delay_server *server, struct connection *connection
     heap_sift_down(server, connection->heap_index);
 }
 
+/* The time of this turn: read once when poll() returns and once before the
+ * deadlines are run, as libuv's loop time. Every deadline set in between
+ * counts from a moment before anything the turn sends: a client that has
+ * read its answer knows that its connection's next deadline is already
+ * fixed (a test on an injected clock may move the clock then). */
+static uint64_t update_now(evq_delay_server *server)
+{
+    server->now = evq_clock_read(&server->config.clock);
+    return server->now;
+}
+
 static void set_timeout(evq_delay_server *server, struct connection *connection, uint32_t ms)
 {
-    set_deadline(server, connection, evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ms)));
+    set_deadline(server, connection, evq_sat_add(server->now, evq_ms_to_ns(ms)));
 }
 
 static void heap_remove(evq_delay_server *server, struct connection *connection)
@@ -337,6 +368,13 @@ static bool advance(evq_delay_server *server, struct connection *connection)
         case READING: {
             size_t head_length = 0;
             if (!delay_http_find_head_end(connection->in, connection->in_length, &head_length)) {
+                if (connection->peer_closed) {
+                    /* Every request before the end has been answered; a
+                     * part of one after them will never be complete. */
+                    if (connection->in_length > 0)
+                        count(server, DISCONNECTED);
+                    goto close;
+                }
                 if (connection->in_length < sizeof connection->in)
                     return true; /* wait for more */
                 connection->head_length = connection->in_length;
@@ -352,9 +390,11 @@ static bool advance(evq_delay_server *server, struct connection *connection)
                     goto close;
                 break;
             }
-            /* The delay counts from now, read fresh: a time taken before this
-             * request's bytes arrived would let its answer leave early. */
+            /* The delay counts from now, read fresh: the turn's time may be
+             * from before the last bytes of this request arrived, and would
+             * let its answer leave early. */
             connection->state = WAITING;
+            update_now(server);
             set_timeout(server, connection, connection->request.delay_ms);
             EVQ_DEBUG("connection %p: GET delay %" PRIu32 " ms, %zu-byte message",
                       (void *)connection, connection->request.delay_ms,
@@ -376,6 +416,8 @@ static bool advance(evq_delay_server *server, struct connection *connection)
             free(connection->out);
             connection->out = NULL;
             if (connection->close_after_write) {
+                if (connection->peer_closed)
+                    goto close; /* both sides are done: nothing to linger for */
                 shutdown_sending(connection->socket);
                 connection->state = LINGERING;
                 set_timeout(server, connection, linger_ms(server));
@@ -459,9 +501,17 @@ static void on_readable(evq_delay_server *server, struct connection *connection)
             return;
         EVQ_DEBUG("connection %p: recv failed: %s", (void *)connection, evq_strerror(rc));
     }
+    if (received == 0 && connection->state != LINGERING) {
+        /* The end of the requests, maybe a half-close: answer what came
+         * before it. advance() closes once nothing is left to answer. */
+        connection->peer_closed = true;
+        if (connection->state == READING)
+            advance(server, connection);
+        return;
+    }
     if (received <= 0) {
-        /* EOF or a reset. Between requests that is a normal goodbye; with a
-         * request unfinished or unanswered the client has gone away. */
+        /* A reset (or, lingering, the client's close): the client has gone,
+         * and a request unfinished or unanswered goes with it. */
         if (connection->state == WAITING ||
             (connection->state == READING && connection->in_length > 0))
             count(server, DISCONNECTED);
@@ -470,11 +520,11 @@ static void on_readable(evq_delay_server *server, struct connection *connection)
     }
     if (connection->state == LINGERING)
         return;
+    count_received(server, (size_t)received);
     connection->in_length += (size_t)received;
-    if (connection->state == READING) {
-        set_timeout(server, connection, server->config.header_timeout_ms);
+    /* No new deadline: the one set when the head began covers all of it. */
+    if (connection->state == READING)
         advance(server, connection);
-    }
     /* WAITING: a pipelined request, kept for after the answer. */
 }
 
@@ -489,7 +539,7 @@ static void accept_clients(evq_delay_server *server)
             if (rc != EVQ_EWOULDBLOCK) {
                 EVQ_DEBUG("accept failed: %s; pausing", evq_strerror(rc));
                 server->accept_paused_until =
-                    evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ACCEPT_PAUSE_MS));
+                    evq_sat_add(server->now, evq_ms_to_ns(ACCEPT_PAUSE_MS));
             }
             return;
         }
@@ -497,8 +547,7 @@ static void accept_clients(evq_delay_server *server)
         if (evq_socket_set_nonblocking(socket, true) != 0 || reserve(server) != 0 ||
             !(connection = malloc(sizeof *connection))) {
             evq_socket_close(socket);
-            server->accept_paused_until =
-                evq_sat_add(evq_clock_now_ns(), evq_ms_to_ns(ACCEPT_PAUSE_MS));
+            server->accept_paused_until = evq_sat_add(server->now, evq_ms_to_ns(ACCEPT_PAUSE_MS));
             return;
         }
         evq_socket_set_nosigpipe(socket);
@@ -531,12 +580,13 @@ static size_t build_poll_set(evq_delay_server *server, uint64_t now)
         switch (connection->state) {
         case READING:
         case LINGERING:
-            events = POLLIN;
+            events = connection->peer_closed ? 0 : POLLIN;
             break;
         case WAITING:
-            /* Keep reading while there is room: it shows a client that goes
-             * away, and keeps pipelined requests. When full, wait. */
-            if (connection->in_length < sizeof connection->in)
+            /* Keep reading while there is room: it shows a client that
+             * resets, and keeps pipelined requests. When full, or after the
+             * end of the stream, wait. */
+            if (connection->in_length < sizeof connection->in && !connection->peer_closed)
                 events = POLLIN;
             break;
         case WRITING:
@@ -556,7 +606,7 @@ static void server_main(void *arg)
     evq_delay_server *server = arg;
     evq_log_set_thread_name("delayserver");
     while (!is_stopping(server)) {
-        uint64_t now = evq_clock_now_ns();
+        uint64_t now = update_now(server);
         size_t n = build_poll_set(server, now);
         int timeout_ms = -1;
         if (server->count > 0)
@@ -567,6 +617,7 @@ static void server_main(void *arg)
                 timeout_ms = pause;
         }
         int ready = poll_sockets(server->poll_entries, n, timeout_ms);
+        update_now(server);
         if (ready < 0) {
             int rc = evq_socket_last_error();
             if (rc != EVQ_EINTR) {
@@ -604,7 +655,7 @@ static void server_main(void *arg)
             accept_clients(server);
         /* Deadlines, earliest first. Each handler moves the connection's
          * deadline into the future or closes it, so this ends. */
-        now = evq_clock_now_ns();
+        now = update_now(server);
         while (server->count > 0 && server->heap[0]->deadline <= now)
             on_deadline(server, server->heap[0]);
     }
@@ -619,6 +670,7 @@ void evq_delay_server_config_init(evq_delay_server_config *config)
     config->max_delay_ms = EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS;
     config->header_timeout_ms = EVQ_DELAY_SERVER_DEFAULT_HEADER_TIMEOUT_MS;
     config->max_clients = EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS;
+    config->clock = evq_clock_system();
 }
 
 static void free_server(evq_delay_server *server)
@@ -661,6 +713,8 @@ int evq_delay_server_start(const evq_delay_server_config *config, evq_delay_serv
             server->config.header_timeout_ms = config->header_timeout_ms;
         if (config->max_clients)
             server->config.max_clients = config->max_clients;
+        if (config->clock.now_ns)
+            server->config.clock = config->clock;
     }
     if ((rc = evq_net_listen_loopback(server->config.port, SOMAXCONN, &server->listener,
                                       &server->port)) != 0 ||

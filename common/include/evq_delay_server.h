@@ -13,27 +13,40 @@
  *   request head over 8 KiB          -> 431
  *   a method other than GET          -> 405
  *   an HTTP major version other than 1 -> 505
- *   a client that sends nothing more for header_timeout_ms -> connection closed
+ *   a request head not complete header_timeout_ms after the connection was
+ *     accepted, or after the answer before it was sent -> connection closed
  *     (with a 408 if it had sent part of a request; an idle keep-alive
- *     connection is closed silently)
+ *     connection is closed silently). The deadline is for the whole head,
+ *     as nginx's client_header_timeout: bytes that trickle in do not move
+ *     it, so a client sending a byte a second cannot hold a connection.
  * After an error response the connection is closed.
  *
  * Connections: HTTP/1.1 keeps the connection open unless the request says
  * `Connection: close`; HTTP/1.0 closes it unless the request says
  * `Connection: keep-alive`. Pipelined requests are answered in the order
  * they came, one at a time: the next one's delay starts when the answer
- * before it has been sent. A client that closes (or half-closes) its side
- * while its answer is pending has gone away: the answer is dropped and the
- * `disconnected` counter goes up. An answer the client does not read for
- * header_timeout_ms (its socket buffers full) is abandoned the same way.
+ * before it has been sent. The end of the client's stream (a half-close,
+ * shutdown(SHUT_WR), as `nc -N` does) means "no more requests": every
+ * request received before it is still answered, in order, delayed ones
+ * too, and then the connection is closed. A client that closed its socket
+ * looks the same until an answer is written to it. A client that resets
+ * the connection has gone away: its answer is dropped and the
+ * `disconnected` counter goes up, as it does for a request cut off by the
+ * end of the stream. An answer the client does not read for
+ * header_timeout_ms (its socket buffers full) is abandoned.
  * Lines may end in CRLF or a bare LF; a CR anywhere else is rejected. The
- * details of the grammar are in common/delayserver/delay_http.h.
+ * path is visible ASCII (other bytes percent-encoded); header values may
+ * not hold control characters other than HTAB - the same byte rules as
+ * chapter 3's parser. The details of the grammar are in
+ * common/delayserver/delay_http.h.
  *
  * Response: `HTTP/1.1 200 OK`, `Content-Type: text/plain`, `Content-Length`,
  * `Connection: keep-alive` or `close`, then the message bytes.
  */
 #ifndef EVQ_DELAY_SERVER_H
 #define EVQ_DELAY_SERVER_H
+
+#include "evq_clock.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +63,13 @@ typedef struct evq_delay_server_config {
     uint32_t max_delay_ms;      /* 0: EVQ_DELAY_SERVER_DEFAULT_MAX_DELAY_MS */
     uint32_t header_timeout_ms; /* 0: EVQ_DELAY_SERVER_DEFAULT_HEADER_TIMEOUT_MS */
     uint32_t max_clients;       /* 0: EVQ_DELAY_SERVER_DEFAULT_MAX_CLIENTS */
+    /* Every deadline (delays, the head deadline, stalls, lingering) is read
+     * from this clock; {NULL}: the monotonic clock. The server thread calls
+     * it, so an injected clock must be safe to read from another thread. A
+     * test that moves its clock forward must then make the server look (send
+     * it a byte): the server sleeps in poll() for the time its clock said was
+     * left. */
+    evq_clock clock;
 } evq_delay_server_config;
 
 /* Fill a config with the defaults (port 0). */
@@ -75,10 +95,11 @@ typedef struct evq_delay_server_stats {
     uint64_t accepted;     /* connections accepted */
     uint64_t answered;     /* 200 responses (counted when their delay has passed) */
     uint64_t rejected;     /* error responses: 400, 405, 431, 505 */
-    uint64_t timed_out;    /* closed by the header timeout, or by a stalled answer */
+    uint64_t timed_out;    /* closed by the head deadline, or by a stalled answer */
     uint64_t open;         /* connections open right now */
     uint64_t peak_open;    /* most connections open at once */
-    uint64_t disconnected; /* clients that closed or reset before their answer */
+    uint64_t disconnected; /* clients that reset before their answer, or ended mid-request */
+    uint64_t received;     /* request bytes read (a test that injects a clock waits on it) */
 } evq_delay_server_stats;
 
 void evq_delay_server_get_stats(evq_delay_server *server, evq_delay_server_stats *out);

@@ -14,13 +14,26 @@
  *
  * `prog` runs every case, `prog NAME...` runs the named ones, `prog --list`
  * prints the names. It prints one line per case and "N passed, N failed", and
- * exits non-zero if anything failed. CMake's evq_add_test_program() reads the
+ * exits non-zero if anything failed - except when the environment variable
+ * EVQ_TEST_KNOWN_DEVIATION holds a reason: then a failure is a known
+ * deviation of the platform (CMake sets it for the tests a provider's list
+ * names), reported with the reason and the exit code EVQ_TEST_EXIT_SKIPPED,
+ * which ctest counts as skipped. CMake's evq_add_test_program() reads the
  * EVQ_TEST(name) lines from the source and registers one ctest test per case
  * (so EVQ_TEST must start a line).
  *
  * CHECK_* record a failure and go on; REQUIRE_* record it and return from the
  * case (so they are for use in the case function itself). Both are safe to
  * call from helper threads.
+ *
+ * SKIP("reason %s", ...) ends the case as skipped, for a case that cannot run
+ * here (a kernel interface this machine does not offer, such as io_uring
+ * disabled by a sysctl or a seccomp filter). The case prints "    skip:
+ * reason" and "skip NAME"; a program whose cases were all skipped exits with
+ * EVQ_TEST_EXIT_SKIPPED (77), which ctest reports as "Skipped" (every test
+ * registered through cmake/EvqHelpers.cmake has SKIP_RETURN_CODE 77), not as
+ * passed and not as failed. A case that failed a check before it skipped
+ * counts as failed. Skip only for what the machine lacks, never for a bug.
  */
 #ifndef EVQ_TEST_H
 #define EVQ_TEST_H
@@ -48,6 +61,10 @@ typedef struct evq_test_case {
     }
 #define EVQ_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
+/* The exit code of a known deviation that failed, and of a program whose
+ * cases all SKIP()ped (ctest's SKIP_RETURN_CODE; the autotools convention). */
+#define EVQ_TEST_EXIT_SKIPPED 77
+
 int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t count);
 
 /* Record a failure of the running case; returns 0 so that macros can chain. */
@@ -58,6 +75,10 @@ int evq_test_failures(void);
 
 /* Print a note under the running case (shown with the case's result). */
 void evq_test_note(const char *format, ...) EVQ_PRINTF_LIKE(1, 2);
+
+/* Mark the running case skipped, with a reason (printed once). Use SKIP(),
+ * which also returns from the case. */
+void evq_test_skip(const char *format, ...) EVQ_PRINTF_LIKE(1, 2);
 
 /* The program name as run (argv[0]). */
 const char *evq_test_program(void);
@@ -90,6 +111,12 @@ const char *evq_test_program(void);
     do {                                                                                           \
         if (!(check))                                                                              \
             return;                                                                                \
+    } while (0)
+
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        evq_test_skip(__VA_ARGS__);                                                                \
+        return;                                                                                    \
     } while (0)
 
 #define REQUIRE(cond)           EVQ_TEST_REQUIRE_(CHECK(cond))

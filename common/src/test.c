@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 static atomic_int case_failures;
+static atomic_int case_skipped;
 static const char *program_name = "test";
 
 int evq_test_failures(void)
@@ -52,6 +53,15 @@ void evq_test_note(const char *format, ...)
     va_list args;
     va_start(args, format);
     vreport("    note: ", NULL, 0, format, args);
+    va_end(args);
+}
+
+void evq_test_skip(const char *format, ...)
+{
+    atomic_store(&case_skipped, 1);
+    va_list args;
+    va_start(args, format);
+    vreport("    skip: ", NULL, 0, format, args);
     va_end(args);
 }
 
@@ -154,17 +164,23 @@ static const evq_test_case *find_case(const evq_test_case *cases, size_t count, 
     return NULL;
 }
 
-static int run_case(const evq_test_case *test)
+enum case_result { CASE_PASSED, CASE_FAILED, CASE_SKIPPED };
+
+static enum case_result run_case(const evq_test_case *test)
 {
     atomic_store(&case_failures, 0);
+    atomic_store(&case_skipped, 0);
     uint64_t start = evq_clock_now_ns();
     test->fn();
     uint64_t took_us = evq_elapsed_ns(evq_clock_now_ns(), start) / 1000;
-    int failed = atomic_load(&case_failures) != 0;
-    printf("%s %s (%llu.%03llu ms)\n", failed ? "FAIL" : "ok  ", test->name,
+    enum case_result result = atomic_load(&case_failures) != 0 ? CASE_FAILED
+                              : atomic_load(&case_skipped)     ? CASE_SKIPPED
+                                                               : CASE_PASSED;
+    static const char *const words[] = {"ok  ", "FAIL", "skip"};
+    printf("%s %s (%llu.%03llu ms)\n", words[result], test->name,
            (unsigned long long)(took_us / 1000), (unsigned long long)(took_us % 1000));
     fflush(stdout);
-    return failed;
+    return result;
 }
 
 int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t count)
@@ -180,28 +196,39 @@ int evq_test_main(int argc, char **argv, const evq_test_case *cases, size_t coun
         return 0;
     }
 
-    int passed = 0, failed = 0;
+    int tally[3] = {0, 0, 0}; /* by enum case_result */
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {
             const evq_test_case *test = find_case(cases, count, argv[i]);
             if (!test) {
                 printf("FAIL %s (no such case; --list shows them)\n", argv[i]);
-                failed++;
+                tally[CASE_FAILED]++;
                 continue;
             }
-            if (run_case(test))
-                failed++;
-            else
-                passed++;
+            tally[run_case(test)]++;
         }
     } else {
-        for (size_t i = 0; i < count; i++) {
-            if (run_case(&cases[i]))
-                failed++;
-            else
-                passed++;
-        }
+        for (size_t i = 0; i < count; i++)
+            tally[run_case(&cases[i])]++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    int passed = tally[CASE_PASSED], failed = tally[CASE_FAILED], skipped = tally[CASE_SKIPPED];
+    if (skipped > 0)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
+    /* ANCHOR: known_deviation */
+    /* A case the platform is known to get wrong keeps its rule: it still
+     * runs, and its failure is reported as what it is. */
+    const char *deviation = getenv("EVQ_TEST_KNOWN_DEVIATION");
+    if (deviation && *deviation) {
+        if (failed > 0) {
+            printf("SKIPPED: known deviation of %s\n", deviation);
+            return EVQ_TEST_EXIT_SKIPPED;
+        }
+        printf("note: listed as a known deviation of %s, but passed\n", deviation);
+    }
+    /* ANCHOR_END: known_deviation */
+    if (failed == 0 && passed == 0 && skipped > 0)
+        return EVQ_TEST_EXIT_SKIPPED; /* every case SKIP()ped: what this machine lacks */
     return failed == 0 && passed > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -784,6 +784,45 @@ static int region_closes_fence(const source *src, const region *reg, const fence
     return 0;
 }
 
+/* ---- listing captions -------------------------------------------------------------- */
+
+/* A page's number for its listings: "2" for 02-oneshot.md, "A" for
+ * appendix-a-atomics.md; 0 when its name says neither. */
+static int page_number(const char *page_name, char *out, size_t size)
+{
+    const char *name = page_name;
+    for (const char *c = page_name; *c; c++)
+        if (*c == '/' || *c == '\\')
+            name = c + 1;
+    if (name[0] >= '0' && name[0] <= '9') {
+        unsigned long number = strtoul(name, NULL, 10);
+        return snprintf(out, size, "%lu", number) > 0;
+    }
+    if (strncmp(name, "appendix-", 9) == 0 && name[9] != '\0' && name[10] == '-') {
+        char letter = name[9];
+        if (letter >= 'a' && letter <= 'z')
+            letter = (char)(letter - 'a' + 'A');
+        return snprintf(out, size, "%c", letter) > 0;
+    }
+    return 0;
+}
+
+static int is_unnumbered(const run *r, const char *page_name)
+{
+    for (size_t k = 0; k < r->options->unnumbered_count; k++)
+        if (strcmp(r->options->unnumbered[k], page_name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The caption an excerpt must have: "**Listing 2.3** — `path`" (UTF-8 dash). */
+static void caption_for(char *out, size_t size, const char *number, size_t index,
+                        const include_marker *m)
+{
+    snprintf(out, size, "**Listing %s.%zu** \xe2\x80\x94 `%.*s`", number, index, (int)m->path_len,
+             m->path);
+}
+
 static void process_page(run *r, const char *page_name)
 {
     text page;
@@ -799,9 +838,15 @@ static void process_page(run *r, const char *page_name)
     buffer out = {NULL, 0, 0, 0};
     size_t copied = 0;  /* bytes of the page already in `out` */
     size_t changed = 0; /* blocks rewritten or added in this page */
-    int in_fence = 0;   /* inside a code block that is not an excerpt */
+    size_t captions_changed = 0;
+    int in_fence = 0; /* inside a code block that is not an excerpt */
     fence open = {0, 0, 0};
     size_t open_line = 0;
+    /* Listing captions: checked unless the page is exempt. */
+    char number[16];
+    int numbered = r->options->listings && !is_unnumbered(r, page_name);
+    int has_number = numbered && page_number(page_name, number, sizeof number);
+    size_t listing = 0; /* excerpts seen so far in this page */
 
     size_t k = 0;
     while (k < page.count) {
@@ -832,6 +877,50 @@ static void process_page(run *r, const char *page_name)
             continue;
         }
         int path_len = (int)m.path_len, name_len = (int)m.name_len;
+        listing++;
+
+        /* Its caption, on the line just above the marker. */
+        if (numbered && !has_number) {
+            if (listing == 1) {
+                report(r, page_name, k + 1,
+                       "cannot number this page's listings: its name starts with neither a "
+                       "chapter number (02-...) nor appendix-X-; exempt it with --unnumbered");
+                stats->broken++;
+            }
+        } else if (numbered) {
+            char caption[1024];
+            caption_for(caption, sizeof caption, number, listing, &m);
+            size_t caption_len = strlen(caption);
+            int above = k > 0;
+            const char *prev = above ? line_text(&page, k - 1) : "";
+            size_t prev_len = above ? page.lines[k - 1].len : 0;
+            int is_caption = above && has_prefix(prev, 0, prev_len, "**Listing ");
+            if (!(is_caption && prev_len == caption_len &&
+                  memcmp(prev, caption, caption_len) == 0)) {
+                stats->captions++;
+                if (!update) {
+                    if (is_caption)
+                        report(r, page_name, k, "listing caption '%.*s' should be '%s'",
+                               (int)prev_len, prev, caption);
+                    else
+                        report(r, page_name, k + 1,
+                               "no listing caption above the include marker for %.*s:%.*s "
+                               "(expected '%s' on the line above)",
+                               path_len, m.path, name_len, m.name, caption);
+                } else {
+                    /* Replace the wrong caption, or put one above the marker. */
+                    const char *eol = line_ending(&page, k);
+                    size_t at = is_caption ? page.lines[k - 1].start : page.lines[k].start;
+                    buffer_add(&out, page.data + copied, at - copied);
+                    buffer_add(&out, caption, caption_len);
+                    buffer_add_string(&out, *eol ? eol : "\n");
+                    copied = page.lines[k].start;
+                    captions_changed++;
+                    fprintf(r->options->out, "%s:%zu: %s the caption '%s'\n", page_name, k + 1,
+                            is_caption ? "rewrote" : "added", caption);
+                }
+            }
+        }
 
         /* The block: the very next line opens it. */
         fence block;
@@ -954,7 +1043,7 @@ static void process_page(run *r, const char *page_name)
         stats->broken++;
     }
 
-    if (changed > 0) {
+    if (changed + captions_changed > 0) {
         buffer_add(&out, page.data + copied, page.size - copied);
         char why[512];
         if (out.failed) {
@@ -990,7 +1079,7 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
     fflush(options->err);
     if (stats->broken > 0)
         return EVQ_EXCERPTS_FAILED;
-    if (options->mode == EVQ_EXCERPTS_CHECK && stats->differ > 0)
+    if (options->mode == EVQ_EXCERPTS_CHECK && (stats->differ > 0 || stats->captions > 0))
         return EVQ_EXCERPTS_FAILED;
     return EVQ_EXCERPTS_OK;
 }
@@ -998,7 +1087,8 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
 /* ---- the command line ------------------------------------------------------------- */
 
 static const char usage[] =
-    "Usage: excerpts [--check | --update] [--root DIR] [PAGE.md ...]\n"
+    "Usage: excerpts [--check | --update] [--root DIR] [--listings] [--unnumbered PAGE]...\n"
+    "                [PAGE.md ...]\n"
     "\n"
     "Checks that every code block introduced by a marker line\n"
     "    <!-- include: path/to/file.c:anchor -->\n"
@@ -1009,6 +1099,10 @@ static const char usage[] =
     "  --check       check only (the default); exit status 1 if anything differs\n"
     "  --update      rewrite differing blocks from the source, in place\n"
     "  --root DIR    where the paths in markers start (default: .)\n"
+    "  --listings    every excerpt needs its caption on the line above the marker,\n"
+    "                **Listing N.K** \xe2\x80\x94 `path` (N: the page's chapter number or\n"
+    "                appendix letter, K: 1, 2, ... in page order); --update writes them\n"
+    "  --unnumbered PAGE  no captions checked in PAGE (may be repeated)\n"
     "  --help        this text\n";
 
 static const char *plural(size_t n, const char *one, const char *many)
@@ -1018,12 +1112,15 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
 {
-    evq_excerpts_options options = {EVQ_EXCERPTS_CHECK, ".", out, err};
+    evq_excerpts_options options = {EVQ_EXCERPTS_CHECK, ".", out, err, 0, NULL, 0};
     const char **pages = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *pages);
-    size_t count = 0;
+    const char **unnumbered = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *unnumbered);
+    size_t count = 0, unnumbered_count = 0;
     int options_done = 0;
-    if (!pages) {
+    if (!pages || !unnumbered) {
         fprintf(err, "excerpts: out of memory\n");
+        free(pages);
+        free(unnumbered);
         return EVQ_EXCERPTS_FAILED;
     }
     for (int k = 1; k < argc; k++) {
@@ -1036,6 +1133,10 @@ int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
             options.mode = EVQ_EXCERPTS_CHECK;
         } else if (strcmp(arg, "--update") == 0) {
             options.mode = EVQ_EXCERPTS_UPDATE;
+        } else if (strcmp(arg, "--listings") == 0) {
+            options.listings = 1;
+        } else if (strcmp(arg, "--unnumbered") == 0 && k + 1 < argc) {
+            unnumbered[unnumbered_count++] = argv[++k];
         } else if (strcmp(arg, "--root") == 0 && k + 1 < argc) {
             options.root = argv[++k];
         } else if (strncmp(arg, "--root=", 7) == 0) {
@@ -1043,22 +1144,28 @@ int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage, out);
             free(pages);
+            free(unnumbered);
             return EVQ_EXCERPTS_OK;
         } else {
             fprintf(err, "excerpts: unknown option or missing value: %s\n\n%s", arg, usage);
             free(pages);
+            free(unnumbered);
             return EVQ_EXCERPTS_USAGE;
         }
     }
     if (options.root[0] == '\0') {
         fprintf(err, "excerpts: --root needs a directory\n");
         free(pages);
+        free(unnumbered);
         return EVQ_EXCERPTS_USAGE;
     }
 
+    options.unnumbered = unnumbered;
+    options.unnumbered_count = unnumbered_count;
     evq_excerpts_stats stats;
     int status = evq_excerpts_process(&options, pages, count, &stats);
     free(pages);
+    free(unnumbered);
     fprintf(out, "excerpts: %zu %s checked in %zu %s", stats.excerpts,
             plural(stats.excerpts, "excerpt", "excerpts"), stats.pages,
             plural(stats.pages, "page", "pages"));
@@ -1069,10 +1176,14 @@ int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
     else if (stats.differ > 0)
         fprintf(out, ", %zu %s from the source", stats.differ,
                 plural(stats.differ, "differs", "differ"));
+    if (stats.captions > 0)
+        fprintf(out, ", %zu listing %s %s", stats.captions,
+                plural(stats.captions, "caption", "captions"),
+                options.mode == EVQ_EXCERPTS_UPDATE ? "written" : "missing or wrong");
     if (stats.broken > 0)
         fprintf(out, ", %zu broken", stats.broken);
     fputc('\n', out);
-    if (options.mode == EVQ_EXCERPTS_CHECK && stats.differ > 0)
+    if (options.mode == EVQ_EXCERPTS_CHECK && (stats.differ > 0 || stats.captions > 0))
         fprintf(out, "excerpts: the source is the truth: run the build target book-excerpts "
                      "(excerpts --update) to copy it into the pages\n");
     fflush(out);

@@ -27,6 +27,20 @@
  * The path is relative to the root (the repository); the anchor follows the
  * last ':'. Markers inside other code blocks are text, not markers.
  *
+ * Listings are numbered and named by file. With `listings` on (the
+ * command line's --listings), the line just above every include marker must
+ * be its caption:
+ *
+ *     **Listing 2.3** — `chapters/02-oneshot/src/poll_epoll.c`
+ *     <!-- include: chapters/02-oneshot/src/poll_epoll.c:wait -->
+ *
+ * numbered from 1 in the order of the page, after the page's own number:
+ * the leading digits of its file name (02-oneshot.md: 2) or the letter of
+ * an appendix (appendix-a-atomics.md: A). The file named is the marker's.
+ * A page listed in `unnumbered` (--unnumbered PAGE) is not checked for
+ * captions: pages are converted one at a time. Update mode writes missing
+ * or wrong captions, as it does blocks.
+ *
  * Check mode reports every block that differs (with a line diff: '-' what the
  * source has, '+' what the page has) and every marker that cannot be
  * resolved. Update mode rewrites differing blocks from the source (and adds
@@ -54,6 +68,9 @@ typedef struct evq_excerpts_options {
     const char *root; /* where the paths in markers start; "." when NULL */
     FILE *out;        /* what was rewritten, and the summary */
     FILE *err;        /* differences and errors, one "page:line: ..." header each */
+    int listings;     /* check (update: write) the "**Listing N.K**" caption of every excerpt */
+    const char *const *unnumbered; /* pages exempt from `listings`, as named in `pages` */
+    size_t unnumbered_count;
 } evq_excerpts_options;
 
 typedef struct evq_excerpts_stats {
@@ -63,6 +80,7 @@ typedef struct evq_excerpts_stats {
     size_t broken;          /* markers, pages or sources that could not be checked */
     size_t rewritten;       /* blocks rewritten or added (update mode) */
     size_t pages_rewritten; /* pages written back (update mode) */
+    size_t captions;        /* listing captions missing or wrong (update: written) */
 } evq_excerpts_stats;
 
 /* Check or update `count` pages. Returns EVQ_EXCERPTS_OK or
@@ -72,7 +90,8 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
                          size_t count, evq_excerpts_stats *stats);
 
 /* The command line:
- *     excerpts [--check | --update] [--root DIR] [PAGE.md ...]
+ *     excerpts [--check | --update] [--root DIR] [--listings] [--unnumbered PAGE]...
+ *              [PAGE.md ...]
  * Prints the summary ("N excerpts checked in M pages") on `out` and returns
  * the exit status. */
 int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err);

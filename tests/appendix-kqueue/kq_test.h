@@ -5,13 +5,21 @@
  * libkqueue, and against this repository's emulation (appendix B). CMake
  * says which with KQ_TEST_PROVIDER ("native", "system" or "emulation").
  *
- * FreeBSD's kqueue(2) is the reference. Where a known provider differs, a
- * case says so by name (KQ_KNOWN_DIFFERENCE) and keeps the FreeBSD rule: the
- * build marks that case as expected to fail for that provider.
+ * FreeBSD's kqueue(2) is the reference. Where a known provider differs, the
+ * case keeps the FreeBSD rule and the provider's list of known deviations
+ * names it (deviations-libkqueue.txt for the system provider): a listed case
+ * that fails is reported as skipped, with the reason from the list.
+ *
+ * No case may hang on a provider that gets a wait wrong: a change never
+ * waits (kq_change passes a zero timeout), short waits carry their own
+ * timeout, and a wait that only a correct kqueue ends - no timeout, or a
+ * long one - runs under a watchdog (kq_kevent_bounded, kq_watchdog_*).
  */
 #ifndef KQ_TEST_H
 #define KQ_TEST_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,18 +27,21 @@
 
 #include <sys/event.h>
 
+#include "evq_thread.h"
+
 #ifndef KQ_TEST_PROVIDER
 #define KQ_TEST_PROVIDER "unknown"
 #endif
 
-/* Print which provider differs from FreeBSD here, and how; the case still
- * checks the FreeBSD rule. */
-void kq_known_difference(const char *provider, const char *what);
-
 /* A new kqueue, or -1 (the failure is recorded). */
 int kq_open(void);
 
-/* One change with no room for events: 0, or the errno value kevent() set. */
+/* kq_change's answer when kevent() failed without setting errno. */
+#define KQ_NO_ERRNO (-1)
+
+/* One change with no room for events and a zero timeout: 0, the errno value
+ * kevent() set, or KQ_NO_ERRNO when it returned -1 and left errno at 0 (a
+ * failure all the same, noted under the case). */
 int kq_change(int kq, uintptr_t ident, short filter, unsigned short flags, unsigned fflags,
               int64_t data, void *udata);
 
@@ -45,6 +56,31 @@ int kq_poll(int kq, struct kevent *events, int capacity);
  * dropped. */
 bool kq_wait_for(int kq, uintptr_t ident, short filter, unsigned short want_flags,
                  struct kevent *out, int timeout_ms);
+
+/* A watchdog over the calling thread, for a wait that only a correct kqueue
+ * ends: once bound_ms have passed it interrupts the thread with a signal
+ * whose handler is installed without SA_RESTART (so kevent() returns -1 with
+ * EINTR), every 10 ms, until it is stopped. If the thread is still not back
+ * 10 s later, the program exits with a failure rather than hang. */
+typedef struct kq_watchdog {
+    pthread_t target;
+    int bound_ms;
+    evq_thread thread;
+    atomic_bool stop;
+    atomic_bool fired;
+} kq_watchdog;
+
+bool kq_watchdog_start(kq_watchdog *watchdog, int bound_ms);
+/* Has it had to interrupt the thread? */
+bool kq_watchdog_fired(kq_watchdog *watchdog);
+/* Stop it (no signal is in flight afterwards); returns kq_watchdog_fired(). */
+bool kq_watchdog_stop(kq_watchdog *watchdog);
+
+/* kevent() under a watchdog of bound_ms: kevent()'s result, errno as it set
+ * it, and *overran true if the call was still waiting after bound_ms (it
+ * then returns -1 with EINTR, or whatever the interrupted call returned). */
+int kq_kevent_bounded(int kq, const struct kevent *changes, int nchanges, struct kevent *events,
+                      int nevents, const struct timespec *timeout, int bound_ms, bool *overran);
 
 /* Is there an event for (ident, filter) among events[0..n)? */
 const struct kevent *kq_find(const struct kevent *events, int n, uintptr_t ident, short filter);

@@ -134,22 +134,27 @@ EVQ_TEST(concurrent_waiters_changes_and_triggers)
 /* Threads asleep in kevent() with no timeout: only a wakeup from the
  * trigger itself can bring each of them back, so a lost wakeup shows up as a
  * trigger nobody collects. A level-triggered user event (no EV_CLEAR) tells
- * them all to stop. */
-enum { STOP_IDENT = 2 };
+ * them all to stop. Each sleeper runs under a watchdog: one still asleep 20 s
+ * on (the whole case takes well under a second) is interrupted and fails. */
+enum { STOP_IDENT = 2, SLEEPER_BOUND_MS = 20000 };
 
 struct sleeper_shared {
     int kq;
     atomic_int triggers_seen;
 };
 
-static void sleeper(void *arg)
+static void sleep_until_stopped(struct sleeper_shared *shared, kq_watchdog *watchdog)
 {
-    struct sleeper_shared *shared = arg;
     struct kevent events[4];
     for (;;) {
         int n = kevent(shared->kq, NULL, 0, events, 4, NULL);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) {
+            if (!kq_watchdog_fired(watchdog))
+                continue;
+            evq_test_fail(__FILE__, __LINE__, "a sleeper was still in kevent() after %d ms",
+                          SLEEPER_BOUND_MS);
+            return;
+        }
         CHECK_INT(n, >, 0);
         if (n <= 0)
             return;
@@ -159,6 +164,15 @@ static void sleeper(void *arg)
             atomic_fetch_add(&shared->triggers_seen, 1);
         }
     }
+}
+
+static void sleeper(void *arg)
+{
+    kq_watchdog watchdog;
+    if (!kq_watchdog_start(&watchdog, SLEEPER_BOUND_MS))
+        return;
+    sleep_until_stopped(arg, &watchdog);
+    kq_watchdog_stop(&watchdog);
 }
 
 EVQ_TEST(sleeping_waiters_wake_for_every_trigger)

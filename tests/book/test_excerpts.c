@@ -109,7 +109,7 @@ static int run_pages(const char *log, const char *root, evq_excerpts_mode mode,
         evq_test_fail(__FILE__, __LINE__, "cannot create %s", log);
         return -1;
     }
-    evq_excerpts_options options = {mode, root, file, file};
+    evq_excerpts_options options = {mode, root, file, file, 0, NULL, 0};
     int status = evq_excerpts_process(&options, pages, count, stats);
     fclose(file);
     read_file(log, output, sizeof output);
@@ -796,6 +796,98 @@ EVQ_TEST(command_line_summary_and_status)
     CHECK_OUTPUT_HAS("excerpts: 0 excerpts checked in 0 pages\n");
 }
 
+/* ---- listing captions (--listings) --------------------------------------------------- */
+
+#define DASH       "\xe2\x80\x94"
+#define CAPTION(n) "**Listing " n "** " DASH " `" SAMPLE "`\n"
+
+EVQ_TEST(listings_with_captions_pass)
+{
+    char root[] = EVQ_BOOK_FIXTURES;
+    /* clang-format off */
+    write_file("02-captions.md",
+               "# Chapter two\n\n"
+               CAPTION("2.1") INCLUDE(SAMPLE ":wait") "```c\n" WAIT_REGION "```\n"
+               "\nProse.\n\n"
+               CAPTION("2.2") INCLUDE(SAMPLE ":inner") "```c\n" INNER_REGION "```\n");
+    /* clang-format on */
+    char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root",
+         page[] = "02-captions.md";
+    char *argv[] = {arg0, listings, root_opt, root, page, NULL};
+    CHECK_INT(run_main("listings.log", 5, argv), ==, 0);
+    CHECK_OUTPUT_HAS("excerpts: 2 excerpts checked in 1 page\n");
+}
+
+EVQ_TEST(missing_and_wrong_captions_fail)
+{
+    char root[] = EVQ_BOOK_FIXTURES;
+    /* The first has the second's number, the second has none. */
+    /* clang-format off */
+    write_file("02-wrong-captions.md",
+               "# Chapter two\n\n"
+               CAPTION("2.2") INCLUDE(SAMPLE ":wait") "```c\n" WAIT_REGION "```\n"  /* 3-4 */
+               "\n"
+               INCLUDE(SAMPLE ":inner") "```c\n" INNER_REGION "```\n");
+    /* clang-format on */
+    char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root";
+    char page[] = "02-wrong-captions.md";
+    char *argv[] = {arg0, listings, root_opt, root, page, NULL};
+    CHECK_INT(run_main("listings.log", 5, argv), ==, 1);
+    CHECK_OUTPUT_HAS("02-wrong-captions.md:3: listing caption '**Listing 2.2** " DASH " `" SAMPLE
+                     "`' should be '**Listing 2.1** " DASH " `" SAMPLE "`'\n");
+    CHECK_OUTPUT_HAS("no listing caption above the include marker for " SAMPLE ":inner "
+                     "(expected '**Listing 2.2** " DASH " `" SAMPLE "`' on the line above)");
+    CHECK_OUTPUT_HAS(", 2 listing captions missing or wrong\n");
+
+    /* Without --listings the same page is fine: captions are opt-in. */
+    char *plain[] = {arg0, root_opt, root, page, NULL};
+    CHECK_INT(run_main("listings.log", 4, plain), ==, 0);
+}
+
+EVQ_TEST(update_writes_captions)
+{
+    char root[] = EVQ_BOOK_FIXTURES, text[8192];
+    /* clang-format off */
+    write_file("appendix-z-captions.md",
+               "# Appendix Z\n\n"
+               "**Listing Z.7** " DASH " `elsewhere.c`\n"
+               INCLUDE(SAMPLE ":wait") "```c\n" WAIT_REGION "```\n"
+               "\n"
+               INCLUDE(SAMPLE ":inner") "```c\n" INNER_REGION "```\n");
+    /* clang-format on */
+    char arg0[] = "excerpts", listings[] = "--listings", update[] = "--update";
+    char root_opt[] = "--root", page[] = "appendix-z-captions.md";
+    char *argv[] = {arg0, update, listings, root_opt, root, page, NULL};
+    CHECK_INT(run_main("listings.log", 6, argv), ==, 0);
+    CHECK_OUTPUT_HAS("rewrote the caption '**Listing Z.1** " DASH " `" SAMPLE "`'");
+    CHECK_OUTPUT_HAS("added the caption '**Listing Z.2** " DASH " `" SAMPLE "`'");
+    CHECK_OUTPUT_HAS(", 2 listing captions written\n");
+    /* clang-format off */
+    CHECK_STR(read_file("appendix-z-captions.md", text, sizeof text), ==,
+              "# Appendix Z\n\n"
+              CAPTION("Z.1") INCLUDE(SAMPLE ":wait") "```c\n" WAIT_REGION "```\n"
+              "\n"
+              CAPTION("Z.2") INCLUDE(SAMPLE ":inner") "```c\n" INNER_REGION "```\n");
+    /* clang-format on */
+    char check[] = "--check";
+    char *again[] = {arg0, check, listings, root_opt, root, page, NULL};
+    CHECK_INT(run_main("listings.log", 6, again), ==, 0);
+}
+
+EVQ_TEST(unnumbered_pages_are_exempt_and_unnamed_pages_fail)
+{
+    char root[] = EVQ_BOOK_FIXTURES;
+    write_file("03-not-yet.md", PAGE(SAMPLE ":wait", WAIT_REGION));
+    write_file("no-number.md", PAGE(SAMPLE ":wait", WAIT_REGION));
+    char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root";
+    char exempt[] = "--unnumbered", not_yet[] = "03-not-yet.md", no_number[] = "no-number.md";
+    char *argv[] = {arg0, listings, exempt, not_yet, root_opt, root, not_yet, NULL};
+    CHECK_INT(run_main("listings.log", 7, argv), ==, 0);
+    char *unnamed[] = {arg0, listings, root_opt, root, no_number, NULL};
+    CHECK_INT(run_main("listings.log", 5, unnamed), ==, 1);
+    CHECK_OUTPUT_HAS("no-number.md:5: cannot number this page's listings");
+}
+
 EVQ_TEST(command_line_rejects_bad_options)
 {
     char arg0[] = "excerpts", bogus[] = "--bogus", root_opt[] = "--root", help[] = "--help";
@@ -843,6 +935,10 @@ int main(int argc, char **argv)
         EVQ_CASE(update_lengthens_fences_only_when_it_adds_a_block),
         EVQ_CASE(command_line_summary_and_status),
         EVQ_CASE(command_line_rejects_bad_options),
+        EVQ_CASE(listings_with_captions_pass),
+        EVQ_CASE(missing_and_wrong_captions_fail),
+        EVQ_CASE(update_writes_captions),
+        EVQ_CASE(unnumbered_pages_are_exempt_and_unnamed_pages_fail),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }

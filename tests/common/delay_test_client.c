@@ -50,6 +50,16 @@ int raw_send_bytes(raw_connection *connection, const void *data, size_t length)
     return evq_net_send_all(connection->socket, data, length);
 }
 
+int raw_shutdown_sending(raw_connection *connection)
+{
+#ifdef _WIN32
+    int rc = shutdown(connection->socket, SD_SEND);
+#else
+    int rc = shutdown(connection->socket, SHUT_WR);
+#endif
+    return rc == 0 ? 0 : evq_socket_last_error();
+}
+
 static int receive_more(raw_connection *connection)
 {
     if (connection->length == sizeof connection->buffer)
@@ -183,4 +193,37 @@ bool raw_allow_open_files(unsigned count)
     }
     return true;
 #endif
+}
+
+int shared_clock_init(shared_clock *clock, uint64_t start_ns)
+{
+    clock->now = start_ns;
+    return evq_mutex_init(&clock->lock);
+}
+
+void shared_clock_destroy(shared_clock *clock)
+{
+    evq_mutex_destroy(&clock->lock);
+}
+
+static uint64_t shared_clock_now(void *context)
+{
+    shared_clock *clock = context;
+    evq_mutex_lock(&clock->lock);
+    uint64_t now = clock->now;
+    evq_mutex_unlock(&clock->lock);
+    return now;
+}
+
+evq_clock shared_clock_as_clock(shared_clock *clock)
+{
+    evq_clock as_clock = {shared_clock_now, clock};
+    return as_clock;
+}
+
+void shared_clock_advance_ms(shared_clock *clock, uint64_t ms)
+{
+    evq_mutex_lock(&clock->lock);
+    clock->now = evq_sat_add(clock->now, evq_ms_to_ns(ms));
+    evq_mutex_unlock(&clock->lock);
 }

@@ -6,8 +6,10 @@
 #ifndef DELAY_TEST_CLIENT_H
 #define DELAY_TEST_CLIENT_H
 
+#include "evq_clock.h"
 #include "evq_delay_server.h"
 #include "evq_net.h"
+#include "evq_thread.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +35,10 @@ int raw_connect(uint16_t port, raw_connection **out);
 void raw_close(raw_connection *connection);
 int raw_send(raw_connection *connection, const char *text);
 int raw_send_bytes(raw_connection *connection, const void *data, size_t length);
+
+/* shutdown(SHUT_WR) / SD_SEND: "no more requests", the socket stays open
+ * for the answers (what `nc -N` does after its input ends). */
+int raw_shutdown_sending(raw_connection *connection);
 
 /* Read exactly one response. EVQ_EOF if the server closed first. */
 int raw_read_response(raw_connection *connection, raw_response *response);
@@ -64,5 +70,17 @@ bool raw_server_still_answers(uint16_t port);
 /* Make room for this many open descriptors (POSIX: raise RLIMIT_NOFILE's
  * soft limit up to the hard one). Returns false when it cannot. */
 bool raw_allow_open_files(unsigned count);
+
+/* A clock the test moves by hand and the server thread reads: a fake clock
+ * behind a mutex (evq_fake_clock is for one thread only). */
+typedef struct shared_clock {
+    evq_mutex lock;
+    uint64_t now;
+} shared_clock;
+
+int shared_clock_init(shared_clock *clock, uint64_t start_ns);
+void shared_clock_destroy(shared_clock *clock);
+evq_clock shared_clock_as_clock(shared_clock *clock);
+void shared_clock_advance_ms(shared_clock *clock, uint64_t ms);
 
 #endif

@@ -44,6 +44,18 @@ static void passes(void)
     CHECK(1);
 }
 
+static void skips(void)
+{
+    SKIP("no %s on this machine", "widget");
+    CHECK(!"SKIP returns from the case");
+}
+
+static void fails_then_skips(void)
+{
+    CHECK_INT(1, ==, 2);
+    SKIP("too late: a failure counts");
+}
+
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
@@ -54,6 +66,8 @@ int main(int argc, char **argv)
         {"fails_require", fails_require},
         {"reports_require_skip", reports_require_skip},
         {"passes", passes},
+        {"skips", skips},
+        {"fails_then_skips", fails_then_skips},
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }

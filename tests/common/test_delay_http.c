@@ -194,6 +194,38 @@ EVQ_TEST(each_bad_request_gets_its_own_error)
         DELAY_HTTP_OK);
 }
 
+EVQ_TEST(bytes_follow_the_same_rules_as_chapter_3s_parser)
+{
+    /* The target is visible ASCII (a URI is ASCII: other bytes are
+     * percent-encoded); a header value is visible ASCII, SP, HTAB and bytes
+     * >= 0x80 (RFC 9110's obs-text), never another control character. */
+    static const struct {
+        const char *text;
+        enum delay_http_error error;
+    } cases[] = {
+        {"GET /0/caf\xc3\xa9 HTTP/1.1\r\n\r\n", DELAY_HTTP_BAD_TARGET_CHAR},
+        {"GET /0/\x80 HTTP/1.1\r\n\r\n", DELAY_HTTP_BAD_TARGET_CHAR},
+        {"GET /0/\xff HTTP/1.1\r\n\r\n", DELAY_HTTP_BAD_TARGET_CHAR},
+        {"GET /0/a\x7f HTTP/1.1\r\n\r\n", DELAY_HTTP_BAD_TARGET_CHAR},
+        {"GET /0/x HTTP/1.1\r\nX-A: a\x01b\r\n\r\n", DELAY_HTTP_HEADER_BAD_VALUE},
+        {"GET /0/x HTTP/1.1\r\nX-A: \x1b[31mred\r\n\r\n", DELAY_HTTP_HEADER_BAD_VALUE},
+        {"GET /0/x HTTP/1.1\r\nX-A: a\x7f\r\n\r\n", DELAY_HTTP_HEADER_BAD_VALUE},
+        {"GET /0/x HTTP/1.1\r\nX-A: a\x0b\x0c\r\n\r\n", DELAY_HTTP_HEADER_BAD_VALUE},
+        {"GET /0/x HTTP/1.1\r\nX-\xc3\xa9: a\r\n\r\n", DELAY_HTTP_HEADER_BAD_NAME},
+        /* Allowed: */
+        {"GET /0/caf%C3%A9 HTTP/1.1\r\n\r\n", DELAY_HTTP_OK},
+        {"GET /0/x HTTP/1.1\r\nX-A: caf\xc3\xa9\r\n\r\n", DELAY_HTTP_OK},
+        {"GET /0/x HTTP/1.1\r\nX-A: \ta\tb c \t\r\n\r\n", DELAY_HTTP_OK},
+        {"GET /0/!$&'()*+,;=:@-._~ HTTP/1.1\r\n\r\n", DELAY_HTTP_OK},
+    };
+    for (size_t i = 0; i < EVQ_COUNT(cases); i++) {
+        char copy[256];
+        delay_http_request r;
+        if (!CHECK_INT(parse(cases[i].text, 60000, &r, copy, sizeof copy), ==, cases[i].error))
+            evq_test_note("case %zu: %s", i, cases[i].text);
+    }
+}
+
 EVQ_TEST(a_nul_byte_is_rejected)
 {
     char head[] = "GET /0/a\0b HTTP/1.1\r\n\r\n";
@@ -239,6 +271,7 @@ int main(int argc, char **argv)
         EVQ_CASE(the_message_is_decoded_in_place),
         EVQ_CASE(the_delay_limit_is_inclusive_and_overflow_safe),
         EVQ_CASE(each_bad_request_gets_its_own_error),
+        EVQ_CASE(bytes_follow_the_same_rules_as_chapter_3s_parser),
         EVQ_CASE(a_nul_byte_is_rejected),
         EVQ_CASE(every_error_has_a_status_and_one_line_of_text),
     };

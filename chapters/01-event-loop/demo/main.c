@@ -8,6 +8,9 @@
  * Logging goes to stderr, one line per event worth seeing, each with the name
  * of the thread that wrote it (EVQ_LOG=debug shows every record).
  */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE) && !defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L /* sigaction */
+#endif
 #include "evq_args.h"
 #include "evq_channel.h"
 #include "evq_clock.h"
@@ -17,12 +20,17 @@
 #include "evq_loop.h"
 #include "evq_thread.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <signal.h>
+#endif
 
 #define MAX_PRODUCERS  EVQ_LOOP_MAX_SENDERS
 #define INBOX_CAPACITY 256
@@ -30,21 +38,56 @@
 
 /* ANCHOR: ctrl_c */
 /* The termination flag. A signal handler may store to it because it is a
- * lock-free atomic with static storage (C11 7.14.1.1); anything more - a
+ * lock-free atomic with static storage (C11 7.14.1.1p5); anything more - a
  * lock, printf, malloc - is undefined in a handler. */
 static atomic_bool stop_requested;
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "the stop flag must be lock-free");
 
+static void request_stop(void)
+{
+    atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+}
+
+#ifndef _WIN32
+/* POSIX runs this on whichever thread the signal lands on: beside the loop,
+ * not inside it, so all it does is set the flag. */
 static void on_ctrl_c(int signal_number)
 {
     (void)signal_number;
-    /* POSIX runs this on whichever thread the signal lands on. Windows has
-     * no signals: the console starts a new thread for the Ctrl-C event and
-     * the C runtime calls this handler there. Either way it runs beside the
-     * loop, not inside it, so all it does is set the flag. */
-    atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+    request_stop();
+}
+
+/* sigaction, not signal(): C11 leaves signal() undefined in a program with
+ * threads (7.14.1.1p7), POSIX defines sigaction for them. SA_RESETHAND puts
+ * the default action back after the first Ctrl-C: should a shutdown ever
+ * hang, a second one ends the program. */
+static int catch_ctrl_c(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_ctrl_c;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGINT, &action, NULL);
 }
 /* ANCHOR_END: ctrl_c */
+/* ANCHOR: ctrl_c_windows */
+#else
+/* Windows has no signals: the console starts a new thread for a Ctrl-C (or
+ * Ctrl-Break, or its window closing) and calls this there. */
+static BOOL WINAPI on_ctrl_c(DWORD event)
+{
+    (void)event;
+    request_stop();
+    return TRUE; /* handled: the default handler would end the process */
+}
+
+static int catch_ctrl_c(void)
+{
+    return SetConsoleCtrlHandler(on_ctrl_c, TRUE) ? 0 : -1;
+}
+#endif
+/* ANCHOR_END: ctrl_c_windows */
 
 struct producer {
     uint32_t sender; /* 0, 1, 2... */
@@ -283,11 +326,10 @@ int main(int argc, char **argv)
     evq_log_set_thread_name("main");
     if (!getenv("EVQ_LOG"))
         evq_log_set_level(EVQ_LOG_INFO);
-    /* signal() is plain C and exists on both systems. Whether the handler
-     * stays installed after the first Ctrl-C is up to the system (Windows and
-     * glibc in strict C mode reset it): a second Ctrl-C may end the program
-     * at once, which is a fine way out should a shutdown ever hang. */
-    signal(SIGINT, on_ctrl_c);
+    if (catch_ctrl_c() != 0) {
+        fprintf(stderr, "ch01_demo: cannot catch Ctrl-C\n");
+        return 1;
+    }
 
     static struct demo demo;
     static struct producer producers[MAX_PRODUCERS];
