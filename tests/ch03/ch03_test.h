@@ -108,7 +108,7 @@ static inline evq_tcp_limits ch03_limits(size_t read_initial, size_t read_max, s
                                          size_t write_low)
 {
     evq_tcp_limits limits;
-    evq_tcp_limits_default(&limits);
+    evq_tcp_get_default_limits(&limits);
     limits.read_initial = read_initial;
     limits.read_max = read_max;
     limits.write_high = write_high;
@@ -120,7 +120,7 @@ static inline evq_tcp_stats ch03_stats(const evq_tcp *stream)
 {
     evq_tcp_stats stats;
     memset(&stats, 0, sizeof stats);
-    CHECK_OK(evq_tcp_stats_get(stream, &stats));
+    CHECK_OK(evq_tcp_get_stats(stream, &stats));
     return stats;
 }
 

@@ -300,12 +300,12 @@ EVQ_TEST(a_closed_queue_is_eclosed)
 EVQ_TEST(buffered_stream_misuse_is_einval)
 {
     evq_tcp_limits defaults;
-    evq_tcp_limits_default(&defaults);
+    evq_tcp_get_default_limits(&defaults);
     CHECK_UINT(defaults.read_initial, ==, 4096);
     CHECK_UINT(defaults.read_max, ==, 256 * 1024);
     CHECK_UINT(defaults.write_high, ==, 1024 * 1024);
     CHECK_UINT(defaults.write_low, ==, 256 * 1024);
-    evq_tcp_limits_default(NULL); /* ignored */
+    evq_tcp_get_default_limits(NULL); /* ignored */
 
     evq_poll *poll;
     evq_tcp *stream;
@@ -326,8 +326,8 @@ EVQ_TEST(buffered_stream_misuse_is_einval)
     CHECK_OK(evq_tcp_set_limits(stream, &smallest)); /* the edges are allowed */
 
     evq_tcp_stats stats;
-    CHECK_ERR(evq_tcp_stats_get(NULL, &stats), EVQ_EINVAL);
-    CHECK_ERR(evq_tcp_stats_get(stream, NULL), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_get_stats(NULL, &stats), EVQ_EINVAL);
+    CHECK_ERR(evq_tcp_get_stats(stream, NULL), EVQ_EINVAL);
 
     const void *data = &data;
     size_t len = 7;

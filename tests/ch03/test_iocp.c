@@ -23,7 +23,7 @@ EVQ_TEST(kernel_lent_is_what_the_backend_lends)
 #if defined(EVQ_BACKEND_IOCP)
     /* The default: a receive into the read buffer waits for the peer. */
     evq_tcp_limits limits;
-    evq_tcp_limits_default(&limits);
+    evq_tcp_get_default_limits(&limits);
     CHECK_UINT(stats.kernel_lent, ==, limits.read_initial);
     CHECK_UINT(stats.read_capacity, ==, limits.read_initial);
 #else

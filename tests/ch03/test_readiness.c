@@ -348,7 +348,7 @@ EVQ_TEST(consuming_nothing_touches_nothing)
     REQUIRE_OK(evq_tcp_read(stream, buf, sizeof buf, &n));
     REQUIRE_UINT(n, ==, 100);
     evq_tcp_limits limits;
-    evq_tcp_limits_default(&limits);
+    evq_tcp_get_default_limits(&limits);
     size_t capacity = ch03_stats(stream).read_capacity;
     REQUIRE_UINT(capacity, ==, limits.read_initial);
     limits.read_initial = 1024;

@@ -7,10 +7,11 @@
  * knote, one per (descriptor, filter), so a stream armed for READABLE and
  * WRITABLE is two knotes, and EV_ONESHOT deletes only the one that fired.
  * evq.h promises that an event disarms the whole stream, so the wait
- * (1) merges the read and write knotes of one stream into one evq_event,
- * and (2) deletes the knote that did not fire. `tcp->armed` tracks which
- * knotes exist, so that re-registering and deregistering delete exactly
- * those (EV_DELETE on a missing knote is an ENOENT error).
+ * (1) merges the read and write knotes of one stream into one event,
+ * and (2) deletes the knote that did not fire. The stream's own state
+ * (struct sys_stream) says which knotes are armed, so that arming adds only
+ * the missing ones and deletes exactly the armed ones no longer wanted
+ * (EV_DELETE on a missing knote is an ENOENT error).
  */
 #if defined(__linux__)
 #define _POSIX_C_SOURCE 200809L /* close() */
@@ -35,6 +36,12 @@ struct sys_poll {
     struct kevent events[SYS_MAX_EVENTS];
     evq_tcp *batch[SYS_MAX_EVENTS]; /* the stream behind each event being collected */
     struct kevent changes[SYS_MAX_EVENTS];
+};
+
+/* What kqueue needs to know of a stream that the portable files do not. */
+struct sys_stream {
+    unsigned armed;    /* knotes added and not yet fired: EVQ_READABLE, EVQ_WRITABLE */
+    size_t batch_slot; /* its event's index in the wait being collected; SIZE_MAX outside */
 };
 
 static const struct timespec no_wait = {0, 0};
@@ -103,20 +110,28 @@ static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count
 /* ANCHOR_END: apply */
 
 /* ANCHOR: arm */
-/* Make the stream's knotes match `wanted`: add (or re-add) a one-shot knote
- * per wanted filter, delete the armed ones no longer wanted. */
+/* Make the stream's knotes match `wanted`: add a one-shot knote per wanted
+ * filter that is not armed yet, delete the armed ones no longer wanted. A
+ * knote that is armed already is left alone. kqueue(2) says re-adding it
+ * "will modify the parameters of the original event" - here to the very
+ * same ones, so it would only cost a system call; and libkqueue refuses to
+ * modify an EVFILT_WRITE knote without EV_CLEAR (with a receipt carrying a
+ * stale error), which failed the arming and lost a stream's queued bytes.
+ * An armed knote needs no second look either: it has been watching all
+ * along, and is queued already if its condition holds. */
 static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
 {
     static const unsigned each[2] = {EVQ_READABLE, EVQ_WRITABLE};
+    struct sys_stream *stream = tcp->sys;
     struct kevent changes[2];
     unsigned change_of[2];
     int count = 0;
     for (int i = 0; i < 2; i++) {
         unsigned interest = each[i];
         unsigned short flags;
-        if (wanted & interest)
-            flags = EV_ADD | EV_ONESHOT; /* re-adding an existing knote modifies it */
-        else if (tcp->armed & interest)
+        if ((wanted & interest) && !(stream->armed & interest))
+            flags = EV_ADD | EV_ONESHOT;
+        else if (!(wanted & interest) && (stream->armed & interest))
             flags = EV_DELETE;
         else
             continue;
@@ -134,7 +149,7 @@ static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
     for (int i = 0; i < count; i++) {
         bool added = changes[i].flags & EV_ADD;
         if (results[i] == 0 || (!added && results[i] == ENOENT))
-            tcp->armed = added ? tcp->armed | change_of[i] : tcp->armed & ~change_of[i];
+            stream->armed = added ? stream->armed | change_of[i] : stream->armed & ~change_of[i];
         else if (rc == 0)
             rc = evq_error_from_errno(results[i]);
     }
@@ -142,7 +157,13 @@ static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
 }
 /* ANCHOR_END: arm */
 
-int sys_register(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
+/* A fired one-shot knote is gone, so re-arming is a new registration, and
+ * kqueue(2): "The filter is executed upon the initial registration of a
+ * kevent in order to detect whether a preexisting condition is present" -
+ * data that came while the stream was disarmed is reported at once (the
+ * emulation does the same: kqueue_register in
+ * appendix/b-kqueue-linux/src/kevent.c). */
+int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
     int rc = arm(sys, tcp, interests);
     if (rc != 0)
@@ -150,23 +171,38 @@ int sys_register(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
     return rc;
 }
 
-int sys_reregister(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
+int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
 {
-    int rc = arm(sys, tcp, interests);
-    if (rc != 0)
-        arm(sys, tcp, 0);
-    return rc;
+    (void)sys; /* knotes are added when the stream is first armed */
+    struct sys_stream *stream = calloc(1, sizeof *stream);
+    if (!stream)
+        return EVQ_ENOMEM;
+    stream->batch_slot = SIZE_MAX;
+    tcp->sys = stream;
+    return 0;
 }
 
-int sys_deregister(struct sys_poll *sys, evq_tcp *tcp)
+void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
 {
-    return arm(sys, tcp, 0);
+    arm(sys, tcp, 0); /* nothing is in flight on a readiness backend */
+}
+
+void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
+{
+    if (sys && tcp->sys)
+        arm(sys, tcp, 0);          /* before close(): see poll_close_stream */
+    evq_socket_close(tcp->socket); /* never retried: see evq_net.h */
+    free(tcp->sys);
+    tcp->sys = NULL;
 }
 
 /* ANCHOR: translate */
 /* One knote's report to the library's readiness. EV_EOF: the peer closed its
- * side (read filter) or stopped reading (write filter); with it, fflags
- * holds the socket error if the connection failed (a reset). */
+ * side (read filter) or stopped reading (write filter); with it, kqueue(2):
+ * "returns the socket error (if any) in fflags" - a reset. The wait hands
+ * that error on with the event: libkqueue reads it with getsockopt(
+ * SO_ERROR), which on Linux also clears it, so the next recv() would say
+ * EOF where FreeBSD's says ECONNRESET. */
 static uint32_t ready_from_kevent(const struct kevent *kev)
 {
     uint32_t ready = kev->filter == EVFILT_READ ? EVQ_READABLE : EVQ_WRITABLE;
@@ -180,7 +216,7 @@ static uint32_t ready_from_kevent(const struct kevent *kev)
 /* ANCHOR_END: translate */
 
 /* ANCHOR: wait_collect */
-int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int timeout_ms,
+int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
     struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
@@ -189,9 +225,9 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
     int room = capacity < SYS_MAX_EVENTS ? (int)capacity : SYS_MAX_EVENTS;
     int got = kevent(sys->kq, NULL, 0, sys->events, room, timeout_ms < 0 ? NULL : &timeout);
     if (got < 0)
-        return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: evq.c retries */
+        return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: poll.c retries */
 
-    /* Pass 1: one evq_event per stream, even when both of its knotes fired.
+    /* Pass 1: one event per stream, even when both of its knotes fired.
      * Merging only shrinks the count, so it never exceeds `room`. */
     size_t out = 0;
     for (int i = 0; i < got; i++) {
@@ -201,16 +237,20 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
             continue;
         }
         evq_tcp *tcp = kev->udata;
-        tcp->armed &=
+        struct sys_stream *stream = tcp->sys;
+        stream->armed &=
             kev->filter == EVFILT_READ ? ~(unsigned)EVQ_READABLE : ~(unsigned)EVQ_WRITABLE;
-        if (tcp->batch_slot == SIZE_MAX) {
-            tcp->batch_slot = out;
+        if (stream->batch_slot == SIZE_MAX) {
+            stream->batch_slot = out;
             sys->batch[out] = tcp;
-            events[out].token = tcp->token;
+            events[out].tcp = tcp;
             events[out].ready = 0;
+            events[out].error = 0;
             out++;
         }
-        events[tcp->batch_slot].ready |= ready_from_kevent(kev);
+        events[stream->batch_slot].ready |= ready_from_kevent(kev);
+        if ((kev->flags & EV_EOF) && kev->fflags != 0)
+            events[stream->batch_slot].error = evq_error_from_errno((int)kev->fflags);
     }
     /* ANCHOR_END: wait_collect */
     /* ANCHOR: wait_disarm */
@@ -220,11 +260,12 @@ int sys_poll_wait(struct sys_poll *sys, evq_event *events, size_t capacity, int 
     int count = 0;
     for (size_t k = 0; k < out; k++) {
         evq_tcp *tcp = sys->batch[k];
-        tcp->batch_slot = SIZE_MAX;
-        if (tcp->armed != 0) {
-            EV_SET(&sys->changes[count++], (uintptr_t)tcp->socket, filter_of(tcp->armed),
+        struct sys_stream *stream = tcp->sys;
+        stream->batch_slot = SIZE_MAX;
+        if (stream->armed != 0) {
+            EV_SET(&sys->changes[count++], (uintptr_t)tcp->socket, filter_of(stream->armed),
                    EV_DELETE | EV_RECEIPT, 0, 0, NULL);
-            tcp->armed = 0;
+            stream->armed = 0;
         }
     }
     /* The receipts land in sys->events, which pass 1 has finished with. A

@@ -1,11 +1,11 @@
-/* tcp_posix.c - streams on POSIX sockets, for the readiness backends (epoll,
- * kqueue). A read or a write is one recv() or send() on the non-blocking
- * socket: the queue only said it would not block.
+/* tcp_posix.c - streams on POSIX sockets, for the readiness backends
+ * (epoll, kqueue): connect, then a read or a write is one recv() or send()
+ * on the non-blocking socket - the queue only said it would not block.
  */
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE /* SO_NOSIGPIPE, through evq_socket_set_nosigpipe */
 #elif !defined(__FreeBSD__) && !defined(__NetBSD__) && !defined(__OpenBSD__)
-#define _POSIX_C_SOURCE 200809L /* getaddrinfo, poll */
+#define _POSIX_C_SOURCE 200809L /* struct addrinfo, poll */
 #endif
 #include "sys.h"
 
@@ -13,10 +13,46 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* Not inherited by programs this process runs. */
+static int set_cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+        return evq_error_from_errno(errno);
+    return 0;
+}
+
+/* A new socket of the address's family, close-on-exec. */
+static int new_socket(const struct addrinfo *address, int *out)
+{
+    int fd = socket(address->ai_family, address->ai_socktype, address->ai_protocol);
+    if (fd < 0)
+        return evq_error_from_errno(errno);
+    int rc = set_cloexec(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* From here on nothing blocks: the queue says when to read and write.
+ * SO_NOSIGPIPE (macOS, BSD) and MSG_NOSIGNAL (Linux, in every send) turn
+ * writing to a vanished peer into EPIPE instead of a SIGPIPE that kills
+ * the process. On failure the socket is closed. */
+static int make_stream_socket(int fd)
+{
+    int rc = evq_socket_set_nonblocking(fd, true);
+    if (rc == 0)
+        rc = evq_socket_set_nosigpipe(fd);
+    if (rc != 0)
+        close(fd);
+    return rc;
+}
 
 /* POSIX: "If connect() is interrupted by a signal that is caught while
  * blocked waiting to establish a connection, connect() shall fail and set
@@ -33,62 +69,26 @@ static int finish_interrupted_connect(int fd)
     return evq_socket_pending_error(fd);
 }
 
-static int connect_one(const struct addrinfo *ai, int *out)
+/* ANCHOR: connect_one */
+int sys_socket_connect(const struct addrinfo *address, evq_socket *out)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (fd < 0)
-        return evq_error_from_errno(errno);
-    /* Not inherited by programs this process runs. */
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        int rc = errno == EINTR ? finish_interrupted_connect(fd) : evq_error_from_errno(errno);
+    int fd = -1;
+    int rc = new_socket(address, &fd);
+    if (rc != 0)
+        return rc;
+    if (connect(fd, address->ai_addr, address->ai_addrlen) != 0) { /* blocks: chapter 4 */
+        rc = errno == EINTR ? finish_interrupted_connect(fd) : evq_error_from_errno(errno);
         if (rc != 0) {
             close(fd);
             return rc;
         }
     }
+    if ((rc = make_stream_socket(fd)) != 0)
+        return rc;
     *out = fd;
     return 0;
 }
-
-/* ANCHOR: connect */
-int sys_tcp_connect(struct sys_poll *sys, const char *host, uint16_t port, evq_tcp *tcp)
-{
-    (void)sys; /* a readiness queue needs nothing from a socket until it is registered */
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    struct addrinfo *list = NULL;
-    int gai = getaddrinfo(host, service, &hints, &list); /* blocks: chapter 4 fixes that */
-    if (gai != 0)
-        return evq_error_from_gai(gai);
-
-    int fd = -1;
-    int rc = EVQ_EAI_NONAME;
-    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        if ((rc = connect_one(ai, &fd)) == 0) /* blocks too: chapter 4 */
-            break;
-    }
-    freeaddrinfo(list);
-    if (rc != 0)
-        return rc;
-    /* From here on nothing blocks: the queue says when to read and write.
-     * SO_NOSIGPIPE (macOS, BSD) and MSG_NOSIGNAL (Linux, in every send)
-     * turn writing to a vanished peer into EPIPE instead of a SIGPIPE that
-     * kills the process. */
-    if ((rc = evq_socket_set_nonblocking(fd, true)) != 0 ||
-        (rc = evq_socket_set_nosigpipe(fd)) != 0) {
-        close(fd);
-        return rc;
-    }
-    tcp->socket = fd;
-    return 0;
-}
-/* ANCHOR_END: connect */
+/* ANCHOR_END: connect_one */
 
 /* ANCHOR: read */
 int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
@@ -113,6 +113,8 @@ int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
 int sys_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
 {
     for (;;) {
+        /* MSG_NOSIGNAL (Linux; SO_NOSIGPIPE elsewhere): a vanished peer is
+         * EPIPE, not a SIGPIPE that kills the process. */
         ssize_t sent = send(tcp->socket, buf, len, EVQ_SEND_FLAGS);
         if (sent >= 0) {
             *n = (size_t)sent;
@@ -121,16 +123,4 @@ int sys_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
         if (errno != EINTR)
             return evq_error_from_errno(errno);
     }
-}
-
-void sys_tcp_detach(evq_tcp *tcp)
-{
-    (void)tcp; /* nothing is in flight on a readiness backend */
-}
-
-void sys_tcp_close(struct sys_poll *sys, evq_tcp *tcp)
-{
-    (void)sys;
-    if (tcp->socket >= 0)
-        evq_socket_close(tcp->socket); /* never retried: see evq_net.h */
 }

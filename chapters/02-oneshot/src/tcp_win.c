@@ -1,27 +1,26 @@
-/* tcp_win.c - streams on Winsock with overlapped I/O, for the IOCP backend.
- *
- * The stream's side of iocp.h: starting WSARecv and WSASend into the
- * stream's own buffers, what a completion means for those buffers, and
- * reads and writes that only copy in and out of them.
+/* tcp_win.c - streams on Winsock with overlapped I/O, for the IOCP backend:
+ * connect, then starting WSARecv and WSASend into the stream's own
+ * buffers, what a completion means for those buffers, and reads and writes
+ * that only copy in and out of them.
  */
 #include "iocp.h"
 
 #include <ws2tcpip.h>
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int connect_one(const struct addrinfo *ai, SOCKET *out)
+/* ANCHOR: connect_one */
+int sys_socket_connect(const struct addrinfo *address, evq_socket *out)
 {
     /* WSA_FLAG_OVERLAPPED: every operation after the connect is overlapped.
      * No FIONBIO afterwards: an overlapped operation never blocks, and
      * nothing here calls recv() or send() without an OVERLAPPED. */
-    SOCKET s = WSASocketW(ai->ai_family, ai->ai_socktype, ai->ai_protocol, NULL, 0,
+    SOCKET s = WSASocketW(address->ai_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                           WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET)
         return evq_socket_last_error();
-    if (connect(s, ai->ai_addr, (int)ai->ai_addrlen) != 0) { /* blocks: chapter 4 */
+    if (connect(s, address->ai_addr, (int)address->ai_addrlen) != 0) { /* blocks: chapter 4 */
         int rc = evq_socket_last_error();
         closesocket(s);
         return rc;
@@ -29,40 +28,7 @@ static int connect_one(const struct addrinfo *ai, SOCKET *out)
     *out = s;
     return 0;
 }
-
-int sys_tcp_connect(struct sys_poll *sys, const char *host, uint16_t port, evq_tcp *tcp)
-{
-    int rc = evq_net_init();
-    if (rc != 0)
-        return rc;
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;
-    struct addrinfo *list = NULL;
-    int gai = getaddrinfo(host, service, &hints, &list); /* blocks: chapter 4 */
-    if (gai != 0)
-        return evq_error_from_gai(gai);
-    SOCKET s = INVALID_SOCKET;
-    rc = EVQ_EAI_NONAME;
-    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        if ((rc = connect_one(ai, &s)) == 0)
-            break;
-    }
-    freeaddrinfo(list);
-    if (rc != 0)
-        return rc;
-    tcp->socket = s;
-    if ((rc = iocp_attach(sys, tcp)) != 0) {
-        closesocket(s);
-        tcp->socket = INVALID_SOCKET;
-    }
-    return rc;
-}
+/* ANCHOR_END: connect_one */
 
 /* ANCHOR: start_read */
 void iocp_start_read(struct sys_stream *stream)
@@ -91,7 +57,7 @@ void iocp_start_read(struct sys_stream *stream)
     /* Started (at once or pending, the packet comes through the port).
      * Marking it after the call is no race: only a wait, on this same
      * thread, can dequeue the packet. */
-    iocp_started(stream->poll, op);
+    iocp_started(op);
 }
 /* ANCHOR_END: start_read */
 
@@ -106,7 +72,7 @@ static int start_write(struct sys_stream *stream)
         if (error != WSA_IO_PENDING)
             return evq_error_from_wsa(error); /* WSAECONNRESET... never a signal here */
     }
-    iocp_started(stream->poll, op);
+    iocp_started(op);
     return 0;
 }
 
@@ -136,22 +102,6 @@ void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes)
 }
 /* ANCHOR_END: completed */
 
-uint32_t iocp_readiness(const struct sys_stream *stream, unsigned armed)
-{
-    uint32_t ready = 0;
-    if (armed & EVQ_READABLE) {
-        if (stream->read_pos < stream->read_len)
-            ready |= EVQ_READABLE;
-        if (stream->read_status == EVQ_EOF)
-            ready |= EVQ_READABLE | EVQ_HUP;
-        else if (stream->read_status != 0)
-            ready |= EVQ_READABLE | EVQ_HUP | EVQ_ERR;
-    }
-    if ((armed & EVQ_WRITABLE) && !stream->write_op.in_flight)
-        ready |= stream->write_status != 0 ? EVQ_WRITABLE | EVQ_ERR : EVQ_WRITABLE;
-    return ready;
-}
-
 /* ANCHOR: read */
 int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
 {
@@ -164,7 +114,7 @@ int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
         *n = count;
         /* Emptied while READABLE is armed (read ahead of the event): the
          * kernel needs a buffer again, or no event could ever come. */
-        if (tcp->armed & EVQ_READABLE)
+        if (stream->armed & EVQ_READABLE)
             iocp_start_read(stream);
         return 0;
     }
@@ -198,35 +148,3 @@ int sys_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
     return 0;
 }
 /* ANCHOR_END: write */
-
-void sys_tcp_detach(evq_tcp *tcp)
-{
-    /* The queue is closing: cancel, and let sys_poll_close collect the
-     * cancelled completions before the port goes. */
-    if (tcp->sys && iocp_busy(tcp->sys))
-        CancelIoEx((HANDLE)tcp->socket, NULL);
-}
-
-/* ANCHOR: close */
-void sys_tcp_close(struct sys_poll *sys, evq_tcp *tcp)
-{
-    struct sys_stream *stream = tcp->sys;
-    if (stream && iocp_busy(stream)) {
-        /* CancelIoEx only asks: "The application must not free or reuse the
-         * OVERLAPPED structure associated with the canceled I/O operations
-         * until they have completed." The queue keeps the stream until the
-         * cancelled completion is dequeued, then frees it. */
-        CancelIoEx((HANDLE)tcp->socket, NULL);
-        closesocket(tcp->socket);
-        stream->tcp = NULL;
-        if (sys)
-            iocp_retire(sys, stream);
-        /* else: the queue is gone and gave up waiting for this I/O (see
-         * sys_poll_close); leaking is the only safe thing left. */
-        return;
-    }
-    if (tcp->socket != INVALID_SOCKET)
-        closesocket(tcp->socket);
-    free(stream);
-}
-/* ANCHOR_END: close */

@@ -140,7 +140,7 @@ static int with_library(const struct config *c, evq_socket *clients, size_t coun
         goto out_streams;
     uint16_t port = 0;
     evq_tcp_limits limits;
-    evq_tcp_limits_default(&limits);
+    evq_tcp_get_default_limits(&limits);
     limits.read_initial = c->read_initial;
     limits.read_max = c->read_max;
     limits.zero_byte_receive = c->zero_byte_receive;
@@ -166,7 +166,7 @@ static int with_library(const struct config *c, evq_socket *clients, size_t coun
     double buffers = 0, lent = 0;
     for (size_t i = 0; i < s.accepted; i++) {
         evq_tcp_stats stats;
-        if ((rc = evq_tcp_stats_get(s.streams[i], &stats)) != 0)
+        if ((rc = evq_tcp_get_stats(s.streams[i], &stats)) != 0)
             goto out_poll;
         /* On IOCP the lent bytes are the read buffer's (or the write
          * queue's, empty here): part of read_capacity, not on top of it. */

@@ -215,7 +215,7 @@ static void server_run(void *arg)
     }
     for (size_t i = 0; i < s->count; i++) {
         evq_tcp_stats stats;
-        if (evq_tcp_stats_get(s->connections[i].stream, &stats) == 0) {
+        if (evq_tcp_get_stats(s->connections[i].stream, &stats) == 0) {
             s->receive_calls += stats.receive_calls;
             s->send_calls += stats.send_calls;
         }

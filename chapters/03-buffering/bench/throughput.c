@@ -263,7 +263,7 @@ static int through_stream(const struct config *c, uint64_t total, struct result 
     if ((rc = stream_pair(poll, &stream, &p.socket)) != 0)
         goto out_poll;
     evq_tcp_limits limits;
-    evq_tcp_limits_default(&limits);
+    evq_tcp_get_default_limits(&limits);
     if (c->read_max) {
         limits.read_initial = c->read_initial;
         limits.read_max = c->read_max;
@@ -289,7 +289,7 @@ static int through_stream(const struct config *c, uint64_t total, struct result 
     if (rc == 0)
         rc = p.rc;
     evq_tcp_stats stats;
-    if (rc == 0 && (rc = evq_tcp_stats_get(stream, &stats)) == 0) {
+    if (rc == 0 && (rc = evq_tcp_get_stats(stream, &stats)) == 0) {
         out->calls = (double)(c->kind == RECEIVE ? stats.receive_calls : stats.send_calls);
         out->read_peak = stats.read_capacity_peak;
         out->waits = (double)waits;

@@ -93,7 +93,7 @@ void http_server_config_init(http_server_config *config)
     config->backlog = 1024;
     config->max_head = HTTP_SERVER_DEFAULT_MAX_HEAD;
     config->max_connections = HTTP_SERVER_DEFAULT_MAX_CONNECTIONS;
-    evq_tcp_limits_default(&config->limits);
+    evq_tcp_get_default_limits(&config->limits);
 }
 
 /* ---- the table -------------------------------------------------------------- */
@@ -147,7 +147,7 @@ static void set_waiting(http_server *server, struct pending *c, bool waiting)
 static void note_queue_peak(http_server *server, const struct pending *c)
 {
     evq_tcp_stats stream_stats;
-    if (evq_tcp_stats_get(c->stream, &stream_stats) == 0 &&
+    if (evq_tcp_get_stats(c->stream, &stream_stats) == 0 &&
         stream_stats.write_queued_peak > server->stats.write_queued_peak)
         server->stats.write_queued_peak = stream_stats.write_queued_peak;
 }
@@ -156,7 +156,7 @@ static void note_queue_peak(http_server *server, const struct pending *c)
 static void note_calls(http_server *server, const struct pending *c)
 {
     evq_tcp_stats stream_stats;
-    if (evq_tcp_stats_get(c->stream, &stream_stats) == 0) {
+    if (evq_tcp_get_stats(c->stream, &stream_stats) == 0) {
         server->stats.receive_calls += stream_stats.receive_calls;
         server->stats.send_calls += stream_stats.send_calls;
     }

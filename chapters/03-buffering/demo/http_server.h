@@ -40,7 +40,7 @@ typedef struct http_server_config {
 } http_server_config;
 
 /* The defaults: 127.0.0.1, port 0, backlog 1024, 8 KiB heads, 4096
- * connections, evq_tcp_limits_default. */
+ * connections, evq_tcp_get_default_limits. */
 void http_server_config_init(http_server_config *config);
 
 /* What the server has done. Counters only grow; the "now" fields are gauges. */

@@ -20,7 +20,9 @@
  *   something its caller has not seen yet is reported again at once; one
  *   re-armed with nothing new sleeps until something new comes.
  * - wait() writes at most `capacity` events; more ready streams are reported
- *   by the next calls. A timeout is rounded up to whole milliseconds, -1
+ *   by the next calls, first come, first served. Streams ready in the
+ *   library's own buffers and streams the kernel reports share the
+ *   capacity: neither can starve the other. A timeout is rounded up to whole milliseconds, -1
  *   waits for ever, 0 only looks. An interrupted wait (a signal on POSIX, an
  *   APC on Windows) is retried with the time that is left. A wait that
  *   returns with *n == 0 before its timeout was woken by evq_poll_wake().
@@ -131,7 +133,7 @@ int evq_deregister(evq_poll *poll, evq_tcp *stream);
 /* ---- streams ------------------------------------------------------------ */
 
 /* ANCHOR: limits */
-/* How much a stream may buffer, and when. Defaults (evq_tcp_limits_default):
+/* How much a stream may buffer, and when. Defaults (evq_tcp_get_default_limits):
  * reads start at 4 KiB and double up to 256 KiB; the write queue holds at
  * most 1 MiB and says WRITABLE again once it has drained to 256 KiB. */
 typedef struct evq_tcp_limits {
@@ -143,7 +145,8 @@ typedef struct evq_tcp_limits {
 } evq_tcp_limits;
 /* ANCHOR_END: limits */
 
-void evq_tcp_limits_default(evq_tcp_limits *out);
+/* evq_tcp_get_* copies settings or counters out; evq_tcp_set_* copies them in. */
+void evq_tcp_get_default_limits(evq_tcp_limits *out);
 /* Change a stream's limits (a listener passes its limits on to the streams
  * it accepts). EVQ_EINVAL for limits that break the rules above. Shrinking
  * below what is buffered now keeps the data: the new limits apply as the
@@ -162,7 +165,7 @@ typedef struct evq_tcp_stats {
     uint64_t receive_calls;    /* recv/WSARecv calls made, EINTR retries included */
     uint64_t send_calls;       /* send/WSASend calls made, EINTR retries included */
 } evq_tcp_stats;
-int evq_tcp_stats_get(const evq_tcp *stream, evq_tcp_stats *out);
+int evq_tcp_get_stats(const evq_tcp *stream, evq_tcp_stats *out);
 
 /* Resolve host (blocking getaddrinfo), connect (blocking), then make the
  * socket non-blocking. The stream belongs to `poll` for its whole life: on
@@ -179,7 +182,12 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
 int evq_tcp_local_port(const evq_tcp *stream, uint16_t *port);
 /* Take one pending connection: a new, non-blocking, unregistered stream on
  * the listener's queue, with the listener's limits. EVQ_EWOULDBLOCK: none
- * pending now. On IOCP the connection was accepted ahead with AcceptEx. */
+ * pending now (also for a connection that failed while it waited: Linux's
+ * accept() reports its network error, and it is gone). On IOCP the
+ * connection was accepted ahead with AcceptEx. EVQ_EMFILE (or EVQ_ENOBUFS):
+ * out of descriptors - the connection stays in the backlog, and the
+ * listener rests: it is not reported READABLE for a moment (100 ms),
+ * whatever its arming, so that a loop that re-arms it does not spin. */
 int evq_tcp_accept(evq_tcp *listener, evq_tcp **out);
 
 /* ANCHOR: read_api */

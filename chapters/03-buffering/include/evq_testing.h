@@ -42,8 +42,12 @@ size_t evq_poll_retired_streams(const evq_poll *poll);
  * for a signal that interrupted the call before it moved a byte: the call
  * is not made, and the library handles it as errno == EINTR (it retries).
  * Any other non-zero value is taken as the call's error (EVQ_ECONNRESET:
- * a reset in the middle of a transfer). */
-enum evq_io_direction { EVQ_IO_RECEIVE, EVQ_IO_SEND };
+ * a reset in the middle of a transfer).
+ * On a listener, EVQ_IO_ACCEPT comes before each accept() (IOCP: before the
+ * socket for the next AcceptEx is made, which is what fails when
+ * descriptors run out); *len means nothing, and a non-zero value is that
+ * call's error (EVQ_EMFILE: out of descriptors). */
+enum evq_io_direction { EVQ_IO_RECEIVE, EVQ_IO_SEND, EVQ_IO_ACCEPT };
 typedef int (*evq_io_hook)(void *context, enum evq_io_direction direction, size_t *len);
 
 /* Install (or, with NULL, remove) the hook on one stream. Streams accepted

@@ -21,7 +21,7 @@
  *     bytes (4 KiB by default) once it has read anything, and 0 before;
  *     evq_tcp_stats.read_capacity shows it.
  *   - `seen` counts the unread bytes at the front that the caller has been
- *     shown (evq_tcp_peek): evq.c reports READABLE only for bytes past it.
+ *     shown (evq_tcp_peek): poll.c reports READABLE only for bytes past it.
  *
  * Write queue: a chain of chunks, never reallocated, so that bytes handed
  * to the kernel stay where they are until it is done with them (IOCP lends

@@ -3,7 +3,8 @@
  * Arming: EPOLL_CTL_ADD the first time, with EPOLLONESHOT; after one event
  * the kernel disables the whole descriptor (every interest) until
  * EPOLL_CTL_MOD arms it again - exactly what sys.h asks, so nothing is
- * emulated here. The waker is an eventfd in the same epoll set.
+ * emulated here. Per stream it keeps one bit: whether the socket is in the
+ * set. The waker is an eventfd in the same epoll set.
  */
 #define _GNU_SOURCE /* epoll_create1, eventfd, EPOLLRDHUP */
 #include "sys.h"
@@ -18,6 +19,13 @@ struct sys_poll {
     int epoll_fd;
     int wake_fd; /* eventfd; its epoll_event.data.ptr is this struct, never a stream */
     struct epoll_event events[SYS_MAX_EVENTS];
+};
+
+/* What epoll needs to know of a stream that the portable files do not:
+ * whether its socket is in the epoll set (ADD done, DEL not yet), which
+ * decides between EPOLL_CTL_ADD and EPOLL_CTL_MOD. */
+struct sys_stream {
+    bool in_kernel;
 };
 
 int sys_poll_open(struct sys_poll **out)
@@ -80,8 +88,8 @@ static uint32_t ready_from_epoll(uint32_t flags, unsigned interests)
 /* ANCHOR_END: translate */
 
 /* ANCHOR: wait */
-int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity,
-                  int timeout_ms, size_t *n, bool *woken)
+int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
+                  size_t *n, bool *woken)
 {
     /* Never offer the kernel more room than the caller has: every event it
      * hands back has already disarmed its stream (one-shot), so one that
@@ -89,7 +97,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
     int room = capacity < SYS_MAX_EVENTS ? (int)capacity : SYS_MAX_EVENTS;
     int got = epoll_wait(sys->epoll_fd, sys->events, room, timeout_ms);
     if (got < 0)
-        return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: evq.c retries */
+        return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: poll.c retries */
     size_t out = 0;
     for (int i = 0; i < got; i++) {
         /* struct epoll_event is packed on x86-64 (and only there): `data`
@@ -109,6 +117,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
         evq_tcp *tcp = owner;
         events[out].tcp = tcp;
         events[out].ready = ready_from_epoll(flags, tcp->kernel_armed);
+        events[out].error = 0; /* EPOLLERR: the next recv() or send() returns it */
         /* The socket may hold bytes that came after the last fill's EAGAIN. */
         if (events[out].ready & (EVQ_READABLE | EVQ_HUP | EVQ_ERR))
             tcp->read_drained = false;
@@ -132,15 +141,22 @@ int sys_poll_wake(struct sys_poll *sys)
     }
 }
 
-int sys_deregister(struct sys_poll *sys, evq_tcp *tcp)
+int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
 {
-    if (!tcp->in_kernel)
+    (void)sys; /* the socket joins the epoll set when it is first armed */
+    tcp->sys = calloc(1, sizeof *tcp->sys);
+    return tcp->sys ? 0 : EVQ_ENOMEM;
+}
+
+static int remove_from_set(struct sys_poll *sys, evq_tcp *tcp)
+{
+    if (!tcp->sys->in_kernel)
         return 0;
     /* A non-NULL event pointer for kernels before 2.6.9, which required one. */
     struct epoll_event unused = {0};
     if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_DEL, tcp->socket, &unused) != 0)
         return evq_error_from_errno(errno);
-    tcp->in_kernel = false;
+    tcp->sys->in_kernel = false;
     return 0;
 }
 
@@ -150,7 +166,7 @@ int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
     /* Nothing wanted: out of the set. (Armed with no events is not silent:
      * EPOLLERR and EPOLLHUP are reported whether asked for or not.) */
     if (interests == 0)
-        return sys_deregister(sys, tcp);
+        return remove_from_set(sys, tcp);
     struct epoll_event ev = {0};
     ev.events = EPOLLONESHOT;
     if (interests & EVQ_READABLE)
@@ -165,15 +181,29 @@ int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
      * socket's state now, not only at what happens next: data that came
      * while the stream was disarmed is reported at once (fs/eventpoll.c,
      * ep_insert and ep_modify: "If the item is "hot" and it is not
-     * registered inside the ready list, push it inside"). evq.c's
+     * registered inside the ready list, push it inside"). stream.c's
      * read_drained relies on that: no wake-up is lost. */
-    int op = tcp->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int op = tcp->sys->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(sys->epoll_fd, op, tcp->socket, &ev) != 0)
         return evq_error_from_errno(errno);
-    tcp->in_kernel = true;
+    tcp->sys->in_kernel = true;
     return 0;
 }
 /* ANCHOR_END: arm */
+
+void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
+{
+    remove_from_set(sys, tcp); /* nothing is in flight on a readiness backend */
+}
+
+void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
+{
+    if (sys && tcp->sys)
+        remove_from_set(sys, tcp); /* before close(): see poll_close_stream */
+    evq_socket_close(tcp->socket); /* never retried: see evq_net.h */
+    free(tcp->sys);
+    tcp->sys = NULL;
+}
 
 size_t sys_poll_retired(const struct sys_poll *sys)
 {

@@ -1,20 +1,21 @@
-/* evq.c - the portable half of the queue: argument checks, the book of
- * registrations, the wait loop (deadline, interruptions, shutdown), and the
- * list of streams a queue must let go of when it is closed. It never
- * mentions an operating system; the backend behind sys.h does.
+/* poll.c - the portable queue: argument checks, the registrations, the
+ * wait loop (deadline, interruptions, shutdown), and the list of streams a
+ * queue must let go of when it is closed. It never mentions an operating
+ * system: the backend behind sys.h does. The stream's own calls (connect,
+ * read, write, close) are stream.c's.
  */
 #include "sys.h"
 #include "evq_testing.h"
 
 #include "evq_clock.h"
-#include "evq_log.h"
 #include "evq_thread.h"
 
 #include <stdlib.h>
 
 struct evq_poll {
     struct sys_poll *sys;
-    evq_tcp *streams; /* every stream connected on this queue and not yet closed */
+    evq_tcp *streams; /* every stream made on this queue and not yet closed */
+    struct sys_event kernel_events[SYS_MAX_EVENTS]; /* one kernel wait's findings */
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
@@ -30,12 +31,7 @@ const char *evq_backend(void)
     return EVQ_BACKEND_NAME;
 }
 
-static bool interests_valid(unsigned interests)
-{
-    return interests != 0 && (interests & ~(unsigned)(EVQ_READABLE | EVQ_WRITABLE)) == 0;
-}
-
-static bool poll_is_closed(evq_poll *poll)
+bool poll_is_closed(evq_poll *poll)
 {
     evq_mutex_lock(&poll->lock);
     bool closed = poll->closed;
@@ -72,7 +68,11 @@ int evq_poll_open(evq_poll **out)
     return 0;
 }
 
-/* One kernel wait, or what the test hook makes of it. */
+/* ---- the wait ---- */
+
+/* One kernel wait, or what the test hook makes of it; then what it found,
+ * turned into the caller's events: the token comes from the stream, so
+ * that an event carries whatever token the last registration gave. */
 static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                        size_t *n, bool *woken)
 {
@@ -83,7 +83,22 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
         if (rc != 0)
             return rc;
     }
-    return sys_poll_wait(poll->sys, events, capacity, timeout_ms, n, woken);
+    /* One kernel event gives one caller event, so asking for no more than
+     * `capacity` keeps the caller's array from overflowing. */
+    size_t room = capacity < SYS_MAX_EVENTS ? capacity : SYS_MAX_EVENTS;
+    size_t got = 0;
+    int rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < got; i++) {
+        evq_tcp *tcp = poll->kernel_events[i].tcp;
+        if (poll->kernel_events[i].error != 0)
+            tcp->event_error = poll->kernel_events[i].error;
+        events[i].token = tcp->token;
+        events[i].ready = poll->kernel_events[i].ready;
+    }
+    *n = got;
+    return 0;
 }
 
 /* ANCHOR: wait_loop */
@@ -189,9 +204,7 @@ void evq_poll_close(evq_poll *poll)
      * loose so that they never reach for this memory again. */
     while (poll->streams) {
         evq_tcp *tcp = poll->streams;
-        if (tcp->registered)
-            sys_deregister(poll->sys, tcp);
-        sys_tcp_detach(tcp);
+        sys_stream_detach(poll->sys, tcp); /* out of the kernel, I/O cancelled */
         tcp->registered = false;
         tcp->poll = NULL;
         poll->streams = tcp->next;
@@ -204,7 +217,45 @@ void evq_poll_close(evq_poll *poll)
 }
 /* ANCHOR_END: close */
 
+/* ---- the queue's streams ---- */
+
+int poll_add_stream(evq_poll *poll, evq_tcp *tcp)
+{
+    int rc = sys_stream_open(poll->sys, tcp);
+    if (rc != 0)
+        return rc;
+    tcp->poll = poll;
+    tcp->next = poll->streams;
+    if (poll->streams)
+        poll->streams->prev = tcp;
+    poll->streams = tcp;
+    return 0;
+}
+
+void poll_close_stream(evq_tcp *tcp)
+{
+    evq_poll *poll = tcp->poll;
+    if (poll) {
+        /* Out of the kernel before the socket is closed (sys_stream_close):
+         * a descriptor closed while still registered can live on in an
+         * epoll set through a dup(), and kqueue implementations differ on
+         * whether close() drops knotes. */
+        if (tcp->prev)
+            tcp->prev->next = tcp->next;
+        else
+            poll->streams = tcp->next;
+        if (tcp->next)
+            tcp->next->prev = tcp->prev;
+    }
+    sys_stream_close(poll ? poll->sys : NULL, tcp);
+}
+
 /* ---- registrations ---- */
+
+static bool interests_valid(unsigned interests)
+{
+    return interests != 0 && (interests & ~(unsigned)(EVQ_READABLE | EVQ_WRITABLE)) == 0;
+}
 
 /* The checks every registration call shares, in the order a caller would
  * want to hear about them. */
@@ -230,7 +281,7 @@ int evq_register(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interes
         return EVQ_EEXIST;
     tcp->token = token;
     tcp->interests = interests;
-    if ((rc = sys_register(poll->sys, tcp, interests)) != 0)
+    if ((rc = sys_arm(poll->sys, tcp, interests)) != 0)
         return rc;
     tcp->registered = true;
     return 0;
@@ -247,7 +298,7 @@ int evq_reregister(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned inter
         return EVQ_ENOENT;
     tcp->token = token;
     tcp->interests = interests;
-    return sys_reregister(poll->sys, tcp, interests);
+    return sys_arm(poll->sys, tcp, interests);
 }
 
 int evq_deregister(evq_poll *poll, evq_tcp *tcp)
@@ -258,88 +309,8 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
     if (!tcp->registered)
         return EVQ_ENOENT;
     tcp->registered = false;
-    return sys_deregister(poll->sys, tcp);
-}
-
-/* ---- streams ---- */
-
-int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
-{
-    if (out)
-        *out = NULL;
-    if (!poll || !host || !out || port == 0)
-        return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = calloc(1, sizeof *tcp);
-    if (!tcp)
-        return EVQ_ENOMEM;
-    tcp->socket = EVQ_INVALID_SOCKET;
-    tcp->batch_slot = SIZE_MAX;
-    int rc = sys_tcp_connect(poll->sys, host, port, tcp);
-    if (rc != 0) {
-        free(tcp);
-        return rc;
-    }
-    tcp->poll = poll;
-    tcp->next = poll->streams;
-    if (poll->streams)
-        poll->streams->prev = tcp;
-    poll->streams = tcp;
-    *out = tcp;
-    return 0;
-}
-
-int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
-{
-    if (n)
-        *n = 0;
-    /* len 0 is refused: a read of nothing could not tell "no data" from EOF. */
-    if (!tcp || !buf || !n || len == 0)
-        return EVQ_EINVAL;
-    if (!tcp->poll)
-        return EVQ_ECLOSED;
-    if (tcp->read_status != 0)
-        return tcp->read_status;
-    int rc = sys_tcp_read(tcp, buf, len, n);
-    if (rc != 0 && rc != EVQ_EWOULDBLOCK)
-        tcp->read_status = rc; /* EOF and errors are final: say them every time */
-    return rc;
-}
-
-int evq_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
-{
-    if (n)
-        *n = 0;
-    if (!tcp || (!buf && len > 0) || !n)
-        return EVQ_EINVAL;
-    if (!tcp->poll)
-        return EVQ_ECLOSED;
-    if (len == 0)
-        return 0;
-    return sys_tcp_write(tcp, buf, len, n);
-}
-
-void evq_tcp_close(evq_tcp *tcp)
-{
-    if (!tcp)
-        return;
-    evq_poll *poll = tcp->poll;
-    if (poll) {
-        /* Deregister before the socket is closed: a descriptor closed while
-         * still registered can live on in an epoll set through a dup(), and
-         * kqueue implementations differ on whether close() drops knotes. */
-        if (tcp->registered)
-            sys_deregister(poll->sys, tcp);
-        if (tcp->prev)
-            tcp->prev->next = tcp->next;
-        else
-            poll->streams = tcp->next;
-        if (tcp->next)
-            tcp->next->prev = tcp->prev;
-    }
-    sys_tcp_close(poll ? poll->sys : NULL, tcp);
-    free(tcp);
+    tcp->interests = 0;
+    return sys_arm(poll->sys, tcp, 0);
 }
 
 /* ---- test hooks (evq_testing.h) ---- */
