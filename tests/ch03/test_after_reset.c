@@ -185,6 +185,31 @@ static uint32_t wait_for_writable_with(evq_poll *poll, evq_tcp *stream, evq_toke
     return event.ready;
 }
 
+/* A stream whose socket was found empty: the library remembers that it
+ * would block, and makes no recv until the kernel says otherwise. */
+static int a_stream_read_dry(evq_poll *poll, evq_tcp **stream, evq_socket *peer)
+{
+    int rc = ch03_pair(poll, stream, peer);
+    char buf[16];
+    size_t n = 0;
+    if (rc == 0 && (rc = evq_tcp_read(*stream, buf, sizeof buf, &n)) == EVQ_EWOULDBLOCK)
+        rc = 0;
+    return rc;
+}
+
+/* The next read says the stream is dead, and goes on saying it. */
+static void check_the_read_is_the_end(evq_tcp *stream)
+{
+    char buf[16];
+    size_t n = 99;
+    int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
+    CHECK(is_a_reset_read(rc));
+    if (!is_a_reset_read(rc))
+        evq_test_note("the read returned %s", evq_error_name(rc));
+    CHECK_UINT(n, ==, 0);
+    CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), rc);
+}
+
 static void queued_bytes_after_the_reset_was_read(void)
 {
     evq_poll *poll;
@@ -230,31 +255,6 @@ EVQ_TEST(a_queue_flushed_after_the_reset_was_read_is_an_error_not_a_signal)
 }
 
 #ifndef _WIN32
-/* A stream whose socket was found empty: the library remembers that it
- * would block, and makes no recv until the kernel says otherwise. */
-static int a_stream_read_dry(evq_poll *poll, evq_tcp **stream, evq_socket *peer)
-{
-    int rc = ch03_pair(poll, stream, peer);
-    char buf[16];
-    size_t n = 0;
-    if (rc == 0 && (rc = evq_tcp_read(*stream, buf, sizeof buf, &n)) == EVQ_EWOULDBLOCK)
-        rc = 0;
-    return rc;
-}
-
-/* The next read says the stream is dead, and goes on saying it. */
-static void check_the_read_is_the_end(evq_tcp *stream)
-{
-    char buf[16];
-    size_t n = 99;
-    int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
-    CHECK(is_a_reset_read(rc));
-    if (!is_a_reset_read(rc))
-        evq_test_note("the read returned %s", evq_error_name(rc));
-    CHECK_UINT(n, ==, 0);
-    CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), rc);
-}
-
 /* A stream read dry, registered for WRITABLE only: the peer's reset comes as
  * an event with EVQ_ERR/EVQ_HUP on the write side. The socket is dead for
  * reading too, so the next read returns the error - a backend that forgets
@@ -280,6 +280,27 @@ EVQ_TEST_POSIX(a_read_after_an_error_event_on_a_write_only_registration)
 }
 #endif
 
+/* The same when the error event comes from the write side's own failure: a
+ * stream read dry, its write queue full, registered for WRITABLE only; the
+ * peer goes away without reading (a close with unread bytes resets, on
+ * every system), the queue's send in the background fails, and the caller
+ * hears EVQ_ERR. "EVQ_ERR: the connection failed (reads and writes return
+ * its error)" - so the next read is the end, not EVQ_EWOULDBLOCK. */
+EVQ_TEST(a_read_after_a_failed_background_send_is_the_end)
+{
+    evq_poll *poll;
+    evq_tcp *stream;
+    evq_socket peer;
+    REQUIRE_OK(evq_poll_open(&poll));
+    REQUIRE_OK(a_stream_read_dry(poll, &stream, &peer));
+    REQUIRE_OK(fill_the_write_queue(stream));
+    REQUIRE_OK(evq_socket_close_with_reset(peer));
+    REQUIRE_UINT(wait_for_writable_with(poll, stream, 4, EVQ_ERR) & EVQ_ERR, ==, EVQ_ERR);
+    check_the_read_is_the_end(stream);
+    evq_tcp_close(stream);
+    evq_poll_close(poll);
+}
+
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
@@ -288,6 +309,7 @@ int main(int argc, char **argv)
 #ifndef _WIN32
         EVQ_CASE(a_read_after_an_error_event_on_a_write_only_registration),
 #endif
+        EVQ_CASE(a_read_after_a_failed_background_send_is_the_end),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }
