@@ -422,6 +422,11 @@ void stream_write_failed(evq_tcp *tcp, int error)
 {
     tcp->write_status = error;
     write_queue_clear(&tcp->write_queue);
+    /* The connection failed: the next read must ask the socket again, which
+     * hands out the bytes that came before the failure, then the end. A
+     * readiness backend's error event would clear this too, but IOCP has no
+     * receive to complete on a stream that only writes. */
+    tcp->read_drained = false;
 }
 
 /* ANCHOR: flush_fin */
