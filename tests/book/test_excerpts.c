@@ -814,7 +814,7 @@ EVQ_TEST(listings_with_captions_pass)
     char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root",
          page[] = "02-captions.md";
     char *argv[] = {arg0, listings, root_opt, root, page, NULL};
-    CHECK_INT(run_main("listings.log", 5, argv), ==, 0);
+    CHECK_INT(run_main("captions_pass.log", 5, argv), ==, 0);
     CHECK_OUTPUT_HAS("excerpts: 2 excerpts checked in 1 page\n");
 }
 
@@ -832,7 +832,7 @@ EVQ_TEST(missing_and_wrong_captions_fail)
     char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root";
     char page[] = "02-wrong-captions.md";
     char *argv[] = {arg0, listings, root_opt, root, page, NULL};
-    CHECK_INT(run_main("listings.log", 5, argv), ==, 1);
+    CHECK_INT(run_main("wrong_captions.log", 5, argv), ==, 1);
     CHECK_OUTPUT_HAS("02-wrong-captions.md:3: listing caption '**Listing 2.2** " DASH " `" SAMPLE
                      "`' should be '**Listing 2.1** " DASH " `" SAMPLE "`'\n");
     CHECK_OUTPUT_HAS("no listing caption above the include marker for " SAMPLE ":inner "
@@ -841,7 +841,7 @@ EVQ_TEST(missing_and_wrong_captions_fail)
 
     /* Without --listings the same page is fine: captions are opt-in. */
     char *plain[] = {arg0, root_opt, root, page, NULL};
-    CHECK_INT(run_main("listings.log", 4, plain), ==, 0);
+    CHECK_INT(run_main("wrong_captions.log", 4, plain), ==, 0);
 }
 
 EVQ_TEST(update_writes_captions)
@@ -858,7 +858,7 @@ EVQ_TEST(update_writes_captions)
     char arg0[] = "excerpts", listings[] = "--listings", update[] = "--update";
     char root_opt[] = "--root", page[] = "appendix-z-captions.md";
     char *argv[] = {arg0, update, listings, root_opt, root, page, NULL};
-    CHECK_INT(run_main("listings.log", 6, argv), ==, 0);
+    CHECK_INT(run_main("update_captions.log", 6, argv), ==, 0);
     CHECK_OUTPUT_HAS("rewrote the caption '**Listing Z.1** " DASH " `" SAMPLE "`'");
     CHECK_OUTPUT_HAS("added the caption '**Listing Z.2** " DASH " `" SAMPLE "`'");
     CHECK_OUTPUT_HAS(", 2 listing captions written\n");
@@ -871,7 +871,7 @@ EVQ_TEST(update_writes_captions)
     /* clang-format on */
     char check[] = "--check";
     char *again[] = {arg0, check, listings, root_opt, root, page, NULL};
-    CHECK_INT(run_main("listings.log", 6, again), ==, 0);
+    CHECK_INT(run_main("update_captions.log", 6, again), ==, 0);
 }
 
 EVQ_TEST(unnumbered_pages_are_exempt_and_unnamed_pages_fail)
@@ -882,9 +882,9 @@ EVQ_TEST(unnumbered_pages_are_exempt_and_unnamed_pages_fail)
     char arg0[] = "excerpts", listings[] = "--listings", root_opt[] = "--root";
     char exempt[] = "--unnumbered", not_yet[] = "03-not-yet.md", no_number[] = "no-number.md";
     char *argv[] = {arg0, listings, exempt, not_yet, root_opt, root, not_yet, NULL};
-    CHECK_INT(run_main("listings.log", 7, argv), ==, 0);
+    CHECK_INT(run_main("unnumbered_pages.log", 7, argv), ==, 0);
     char *unnamed[] = {arg0, listings, root_opt, root, no_number, NULL};
-    CHECK_INT(run_main("listings.log", 5, unnamed), ==, 1);
+    CHECK_INT(run_main("unnumbered_pages.log", 5, unnamed), ==, 1);
     CHECK_OUTPUT_HAS("no-number.md:5: cannot number this page's listings");
 }
 
