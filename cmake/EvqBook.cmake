@@ -43,10 +43,9 @@ if(NOT CMAKE_CROSSCOMPILING)
   add_subdirectory("${PROJECT_SOURCE_DIR}/common/tools" "${CMAKE_BINARY_DIR}/common/tools")
 
   # Listings are numbered and named by file ("**Listing 2.3** — `path`" above
-  # each include marker). Pages not converted yet are listed here and are
-  # checked for everything but their captions; to convert one, take it out
-  # of the list and run book-excerpts, which writes the captions.
-  set(evq_book_unnumbered book/02-oneshot.md book/03-buffering.md book/appendix-b-kqueue-linux.md)
+  # each include marker). A page listed here would be checked for everything
+  # but its captions (every page has them now); book-excerpts writes them.
+  set(evq_book_unnumbered)
   set(evq_book_listing_options --listings)
   foreach(page IN LISTS evq_book_unnumbered)
     list(APPEND evq_book_listing_options --unnumbered "${page}")
