@@ -7,7 +7,7 @@
  * 127.0.0.1: `GET /{DELAY_MS}/{MESSAGE}` is answered with MESSAGE after
  * DELAY_MS milliseconds. The answer goes to stdout, byte for byte.
  */
-/* ANCHOR: whole */
+/* ANCHOR: opening */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,8 +31,9 @@ int main(int argc, char **argv)
     evq_delay_server *server;
     if (evq_delay_server_start(NULL, &server) != 0)
         return 1;
+    /* ANCHOR_END: opening */
 
-    /* ANCHOR: connect */
+    /* ANCHOR: setup */
     /* A TCP connection, opened and written to while the socket still blocks
      * (a non-blocking connect is chapter 4's); then O_NONBLOCK, so that no
      * read can ever put the thread to sleep: only epoll_wait may. */
@@ -48,16 +49,14 @@ int main(int argc, char **argv)
         send(fd, request, (size_t)length, MSG_NOSIGNAL) != length ||
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
         return fail("connect and send");
-    /* ANCHOR_END: connect */
 
-    /* ANCHOR: register */
     /* The queue, and one interest in it: "tell me when fd is readable".
      * data is ours: the kernel hands it back untouched with the event. */
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event interest = {.events = EPOLLIN, .data.fd = fd};
     if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &interest) != 0)
         return fail("epoll_create1 and epoll_ctl");
-    /* ANCHOR_END: register */
+    /* ANCHOR_END: setup */
 
     /* ANCHOR: wait */
     char answer[4096];
@@ -86,7 +85,6 @@ int main(int argc, char **argv)
             }
         }
     }
-    /* ANCHOR_END: wait */
 
     close(epfd); /* the socket leaves the interest list when it closes */
     close(fd);
@@ -95,4 +93,4 @@ int main(int argc, char **argv)
     evq_delay_server_stop(server);
     return 0;
 }
-/* ANCHOR_END: whole */
+/* ANCHOR_END: wait */

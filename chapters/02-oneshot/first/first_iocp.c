@@ -7,7 +7,7 @@
  * 127.0.0.1: `GET /{DELAY_MS}/{MESSAGE}` is answered with MESSAGE after
  * DELAY_MS milliseconds. The answer goes to stdout, byte for byte.
  */
-/* ANCHOR: whole */
+/* ANCHOR: opening */
 #include <winsock2.h>
 #include <windows.h>
 #include <fcntl.h>
@@ -33,8 +33,9 @@ int main(int argc, char **argv)
     evq_delay_server *server;
     if (WSAStartup(MAKEWORD(2, 2), &winsock) != 0 || evq_delay_server_start(NULL, &server) != 0)
         return 1;
+    /* ANCHOR_END: opening */
 
-    /* ANCHOR: connect */
+    /* ANCHOR: setup */
     /* A TCP socket made for overlapped I/O, connected and written to with
      * plain blocking calls. No FIONBIO: a completion port never asks whether
      * a call would block; it hands out work and reports when it is done. */
@@ -49,15 +50,13 @@ int main(int argc, char **argv)
     if (s == INVALID_SOCKET || connect(s, (struct sockaddr *)&to, sizeof to) != 0 ||
         send(s, request, length, 0) != length)
         return fail("connect and send");
-    /* ANCHOR_END: connect */
 
-    /* ANCHOR: register */
     /* The queue is a completion port; tying the socket to it (once, for
      * good) routes every completion of the socket's overlapped I/O there. */
     HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (port == NULL || CreateIoCompletionPort((HANDLE)s, port, KEY, 0) != port)
         return fail("CreateIoCompletionPort");
-    /* ANCHOR_END: register */
+    /* ANCHOR_END: setup */
 
     /* ANCHOR: wait */
     /* The buffer and the OVERLAPPED are lent to the kernel by WSARecv and are
@@ -88,7 +87,6 @@ int main(int argc, char **argv)
         got += bytes;
         closed = bytes == 0; /* the server closed: the whole answer is here */
     }
-    /* ANCHOR_END: wait */
 
     closesocket(s); /* nothing in flight now: nothing of ours is the kernel's */
     CloseHandle(port);
@@ -100,4 +98,4 @@ int main(int argc, char **argv)
     WSACleanup();
     return 0;
 }
-/* ANCHOR_END: whole */
+/* ANCHOR_END: wait */

@@ -9,7 +9,7 @@
  * 127.0.0.1: `GET /{DELAY_MS}/{MESSAGE}` is answered with MESSAGE after
  * DELAY_MS milliseconds. The answer goes to stdout, byte for byte.
  */
-/* ANCHOR: whole */
+/* ANCHOR: opening */
 #if defined(__linux__)
 #define _POSIX_C_SOURCE 200809L /* timespec, recv, fcntl; the BSDs show them by default */
 #endif
@@ -42,8 +42,9 @@ int main(int argc, char **argv)
     evq_delay_server *server;
     if (evq_delay_server_start(NULL, &server) != 0)
         return 1;
+    /* ANCHOR_END: opening */
 
-    /* ANCHOR: connect */
+    /* ANCHOR: setup */
     /* A TCP connection, opened and written to while the socket still blocks;
      * then O_NONBLOCK, so that only kevent may put the thread to sleep. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -58,9 +59,7 @@ int main(int argc, char **argv)
         send(fd, request, (size_t)length, MSG_NOSIGNAL) != length ||
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
         return fail("connect and send");
-    /* ANCHOR_END: connect */
 
-    /* ANCHOR: register */
     /* The queue, and one change to it: add a knote for (fd, EVFILT_READ).
      * The same kevent() call both applies changes and waits for events. */
     int kq = kqueue();
@@ -68,7 +67,7 @@ int main(int argc, char **argv)
     EV_SET(&change, fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
     if (kq < 0 || kevent(kq, &change, 1, NULL, 0, NULL) != 0)
         return fail("kqueue and kevent(EV_ADD)");
-    /* ANCHOR_END: register */
+    /* ANCHOR_END: setup */
 
     /* ANCHOR: wait */
     char answer[4096];
@@ -101,7 +100,6 @@ int main(int argc, char **argv)
             }
         }
     }
-    /* ANCHOR_END: wait */
 
     close(kq); /* the knote goes with the queue (and with fd, when fd closes) */
     close(fd);
@@ -110,4 +108,4 @@ int main(int argc, char **argv)
     evq_delay_server_stop(server);
     return 0;
 }
-/* ANCHOR_END: whole */
+/* ANCHOR_END: wait */

@@ -10,12 +10,12 @@
  * copy out of that buffer), WRITABLE means "no write is in flight".
  *
  * The rule everything here follows: from the moment WSARecv or WSASend is
- * called until its completion packet is dequeued, the OVERLAPPED, the
- * WSABUF and the buffer belong to the kernel, which may write to them at
- * any time. So they live in a heap object (struct sys_stream), never on a
- * stack frame, and that object is freed only when nothing is in flight -
- * if the stream is closed earlier, the queue keeps it ("retired") until the
- * cancelled completions come back.
+ * called until its completion packet is dequeued, the OVERLAPPED and the
+ * buffer belong to the kernel, which may write to them at any time (the
+ * WSABUF array is read before the call returns). So they live in a heap
+ * object (struct sys_stream), never on a stack frame, and that object is
+ * freed only when nothing is in flight - if the stream is closed earlier,
+ * the queue keeps it ("retired") until the cancelled completions come back.
  *
  * The seam between the two files, and nothing else:
  *   poll_iocp.c -> tcp_win.c: iocp_completed, iocp_start_read
@@ -39,7 +39,7 @@
  * offsetof (op_from_overlapped). */
 struct iocp_op {
     OVERLAPPED overlapped; /* the kernel writes status and byte count here */
-    WSABUF buffer;         /* "this array must remain valid for the duration of the send" */
+    WSABUF buffer;         /* read before WSARecv/WSASend returns; kept here for convenience */
     DWORD flags;           /* WSARecv's in/out flags */
     bool in_flight;        /* started and not yet dequeued: the kernel owns all of this */
     struct sys_stream *stream;

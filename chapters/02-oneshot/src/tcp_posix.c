@@ -94,7 +94,7 @@ int sys_socket_connect(const struct addrinfo *address, evq_socket *out)
 int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
 {
     /* The socket stays non-blocking: an empty socket says EAGAIN at once.
-     * (The well-known teaching version switched it back to blocking to
+     * (minimio, cfsamson's teaching queue, switched it back to blocking to
      * read, and a spurious wake-up would then hang the whole loop.) */
     for (;;) {
         ssize_t got = recv(tcp->socket, buf, len, 0);

@@ -38,10 +38,11 @@ void iocp_start_read(struct sys_stream *stream)
         return; /* already reading, data still unread, or the read side has ended */
     struct iocp_op *op = &stream->read_op;
     stream->read_pos = stream->read_len = 0;
-    /* The OVERLAPPED, the WSABUF, the flags and the buffer are all in the
-     * stream, on the heap: the kernel writes to them after this function
-     * has returned. (The well-known teaching version put the OVERLAPPED in
-     * a stack frame that was gone by the time the receive completed.) */
+    /* The OVERLAPPED, the flags and the buffer are in the stream, on the
+     * heap: the kernel writes to them after this function has returned.
+     * (minimio, cfsamson's teaching queue, put the OVERLAPPED in a stack
+     * frame that was gone by the time the receive completed.) The WSABUF
+     * is read before WSARecv returns; it sits beside them for convenience. */
     memset(&op->overlapped, 0, sizeof op->overlapped);
     op->buffer.buf = stream->read_buf;
     op->buffer.len = IOCP_BUFFER_SIZE;
