@@ -101,13 +101,13 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
     return 0;
 }
 
-/* ANCHOR: wait_loop */
 /* The deadline is fixed once, on the monotonic clock. After an interruption
  * (EINTR; an APC on Windows) the kernel is asked again for the time that is
  * LEFT: retrying with the whole timeout would let a steady stream of signals
  * keep the wait from ever timing out. A kernel wait that returns early with
  * nothing for the caller (IOCP dequeues completions that are not events)
  * goes back to sleep for the rest of the time, too. */
+/* ANCHOR: wait_loop */
 static int wait_until_deadline(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                                size_t *n)
 {

@@ -63,6 +63,7 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp);
  * NULL if the queue is already closed. IOCP keeps what the kernel still
  * owns until the completions come back. */
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp);
+/* ANCHOR_END: interface */
 
 /* ---- sockets: tcp_posix.c / tcp_win.c ---- */
 /* A socket connected to one address (blocking: chapter 4 changes that),
@@ -72,6 +73,5 @@ int sys_socket_connect(const struct addrinfo *address, evq_socket *out);
 int sys_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n);
 /* Send (IOCP: start sending) up to len bytes; *n is how many were taken. */
 int sys_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n);
-/* ANCHOR_END: interface */
 
 #endif
