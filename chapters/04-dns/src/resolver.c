@@ -140,6 +140,32 @@ static int run_lookup(resolver *r, const resolver_request *request, evq_address_
     return status;
 }
 
+/* ANCHOR: publish */
+/* Back from a lookup, under the lock. A result nobody wants any more is
+ * dropped here, by the thread that holds it. Any other goes on the finished
+ * list, and the worker notifies after this returns: a loop woken by the
+ * notify must find the result there. Only a result landing on an empty list
+ * asks for a notify; the ones behind it ride on that wake-up. */
+static bool publish(resolver *r, resolver_request *request, int status, evq_address_list *found)
+{
+    if (request->cancelled || r->closing) {
+        r->live--;
+        r->dropped++;
+        evq_address_list_free(found);
+        free(request);
+        return false;
+    }
+    request->status = status;
+    request->addresses = *found;
+    request->state = REQUEST_FINISHED;
+    bool first = r->finished.head == NULL;
+    list_append(&r->finished, request);
+    if (first)
+        r->notified++;
+    return first;
+}
+/* ANCHOR_END: publish */
+
 /* ANCHOR: worker */
 static void worker_main(void *arg)
 {
@@ -163,29 +189,11 @@ static void worker_main(void *arg)
         evq_mutex_lock(&r->lock);
         r->running--;
         r->resolved++;
-        if (request->cancelled || r->closing) { /* nobody wants it: drop it here */
-            r->live--;
-            r->dropped++;
+        if (publish(r, request, status, &found) && r->config.notify) {
             evq_mutex_unlock(&r->lock);
-            evq_address_list_free(&found);
-            free(request);
-            evq_mutex_lock(&r->lock);
-            continue;
-        }
-        request->status = status;
-        request->addresses = found;
-        request->state = REQUEST_FINISHED;
-        /* Publish first, notify after: a loop woken by the notify must
-         * find the result there. Only the first result on an empty list
-         * notifies; the ones behind it ride on that wake-up. */
-        bool first = r->finished.head == NULL;
-        list_append(&r->finished, request);
-        if (first)
-            r->notified++;
-        evq_mutex_unlock(&r->lock);
-        if (first && r->config.notify)
             r->config.notify(r->config.notify_context); /* outside the lock: a system call */
-        evq_mutex_lock(&r->lock);
+            evq_mutex_lock(&r->lock);
+        }
     }
     evq_mutex_unlock(&r->lock);
 }
@@ -218,6 +226,37 @@ static bool is_closing(resolver *r)
     return closing;
 }
 
+/* A new request at the end of the queue, for the first idle worker. */
+static int enqueue(resolver *r, const char *host, size_t length, uint16_t port, void *owner,
+                   resolver_request **out)
+{
+    resolver_request *request = malloc(sizeof *request + length + 1);
+    if (!request)
+        return EVQ_ENOMEM;
+    memset(request, 0, sizeof *request);
+    request->resolver = r;
+    request->owner = owner;
+    request->port = port;
+    memcpy(request->host, host, length + 1);
+
+    evq_mutex_lock(&r->lock);
+    int rc = r->closing ? EVQ_ECLOSED : r->live >= r->config.max_pending ? EVQ_EFULL : 0;
+    if (rc == 0) {
+        request->state = REQUEST_QUEUED;
+        list_append(&r->queued, request);
+        r->live++;
+        r->submitted++;
+        evq_cond_signal(&r->work_ready); /* one idle worker is enough */
+    }
+    evq_mutex_unlock(&r->lock);
+    if (rc != 0) { /* full is an answer, not a wait: the caller decides */
+        free(request);
+        return rc;
+    }
+    *out = request;
+    return 0;
+}
+
 /* ANCHOR: submit */
 int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
                     resolver_result *answer, resolver_request **request)
@@ -242,35 +281,10 @@ int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
         r->cache_hits++;
         return 0;
     }
-
     int rc = start_workers(r);
-    if (rc != 0)
-        return rc;
-    resolver_request *created = malloc(sizeof *created + length + 1);
-    if (!created)
-        return EVQ_ENOMEM;
-    memset(created, 0, sizeof *created);
-    created->resolver = r;
-    created->owner = owner;
-    created->port = port;
-    memcpy(created->host, host, length + 1);
-
-    evq_mutex_lock(&r->lock);
-    rc = r->closing ? EVQ_ECLOSED : r->live >= r->config.max_pending ? EVQ_EFULL : 0;
-    if (rc == 0) {
-        created->state = REQUEST_QUEUED;
-        list_append(&r->queued, created);
-        r->live++;
-        r->submitted++;
-        evq_cond_signal(&r->work_ready); /* one idle worker is enough */
-    }
-    evq_mutex_unlock(&r->lock);
-    if (rc != 0) { /* full is an answer, not a wait: the caller decides */
-        free(created);
-        return rc;
-    }
-    *request = created;
-    return EVQ_EINPROGRESS;
+    if (rc == 0)
+        rc = enqueue(r, host, length, port, owner, request);
+    return rc == 0 ? EVQ_EINPROGRESS : rc;
 }
 /* ANCHOR_END: submit */
 
