@@ -2,6 +2,7 @@
 #include "resolver_test.h"
 
 #include "evq_error.h"
+#include "evq_test.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -231,4 +232,53 @@ resolver_config test_config(unsigned threads, fake_resolver *fake, test_waker *w
     config.notify_context = waker;
     config.cache_entries = 0;
     return config;
+}
+
+void fixture_init(pool_fixture *f, unsigned threads, bool gate_open)
+{
+    fake_init(&f->fake, gate_open);
+    waker_init(&f->waker);
+    f->config = test_config(threads, &f->fake, &f->waker);
+    f->r = NULL;
+}
+
+bool fixture_start(pool_fixture *f)
+{
+    int rc = resolver_open(&f->config, &f->r);
+    if (rc != 0)
+        evq_test_fail(__FILE__, __LINE__, "resolver_open: %s", evq_error_name(rc));
+    return rc == 0;
+}
+
+void fixture_close(pool_fixture *f)
+{
+    resolver_close(f->r);
+    f->r = NULL;
+    if (atomic_load(&f->fake.gate_timeouts) != 0)
+        evq_test_fail(__FILE__, __LINE__, "%u calls waited at the gate until its limit",
+                      atomic_load(&f->fake.gate_timeouts));
+    waker_destroy(&f->waker);
+    fake_destroy(&f->fake);
+}
+
+resolver_request *submit_to_pool(resolver *r, const char *host, uint16_t port, void *owner)
+{
+    resolver_result answer;
+    resolver_request *request = NULL;
+    int rc = resolver_submit(r, host, port, owner, &answer, &request);
+    if (rc != EVQ_EINPROGRESS || !request) {
+        results_free(&answer, 1);
+        evq_test_fail(__FILE__, __LINE__, "%s: expected the pool, got %s", host,
+                      evq_error_name(rc));
+        return NULL;
+    }
+    return request;
+}
+
+bool collect_one(pool_fixture *f, resolver_result *result)
+{
+    if (collect_until(f->r, &f->waker, result, 1, 1) == 1)
+        return true;
+    evq_test_fail(__FILE__, __LINE__, "no result within %d ms", TEST_WAIT_MS);
+    return false;
 }

@@ -79,4 +79,23 @@ void results_free(resolver_result *results, size_t count);
 /* A config for tests: `threads` workers, the fake, the waker, no cache. */
 resolver_config test_config(unsigned threads, fake_resolver *fake, test_waker *waker);
 
+/* What most tests start from: a fake, a waker and a pool on them. */
+typedef struct pool_fixture {
+    fake_resolver fake;
+    test_waker waker;
+    resolver_config config; /* test_config(): change it before fixture_start */
+    resolver *r;
+} pool_fixture;
+
+void fixture_init(pool_fixture *f, unsigned threads, bool gate_open);
+/* resolver_open(&f->config): false (with the failure recorded) if it fails. */
+bool fixture_start(pool_fixture *f);
+void fixture_close(pool_fixture *f);
+
+/* Submit a lookup that must go to the pool (EVQ_EINPROGRESS): its handle,
+ * or NULL with the failure recorded. */
+resolver_request *submit_to_pool(resolver *r, const char *host, uint16_t port, void *owner);
+/* collect_until one result. */
+bool collect_one(pool_fixture *f, resolver_result *result);
+
 #endif

@@ -11,51 +11,31 @@
 
 #define SECOND EVQ_NS_PER_S
 
+/* A pool with a cache on a fake clock. */
 struct cached {
-    fake_resolver fake;
-    test_waker waker;
+    pool_fixture f;
     evq_fake_clock clock;
-    resolver *r;
 };
 
-static int cached_open(struct cached *c, size_t entries, uint64_t max_age, uint64_t negative_age)
+static bool cached_open(struct cached *c, size_t entries, uint64_t max_age, uint64_t negative_age)
 {
-    fake_init(&c->fake, true);
-    waker_init(&c->waker);
+    fixture_init(&c->f, 2, true);
     c->clock.now = 1000 * SECOND;
-    resolver_config config = test_config(2, &c->fake, &c->waker);
-    config.clock = evq_fake_clock_as_clock(&c->clock);
-    config.cache_entries = entries;
-    config.cache_max_age_ns = max_age;
-    config.negative_max_age_ns = negative_age;
-    return resolver_open(&config, &c->r);
-}
-
-static void cached_close(struct cached *c)
-{
-    resolver_close(c->r);
-    waker_destroy(&c->waker);
-    fake_destroy(&c->fake);
+    c->f.config.clock = evq_fake_clock_as_clock(&c->clock);
+    c->f.config.cache_entries = entries;
+    c->f.config.cache_max_age_ns = max_age;
+    c->f.config.negative_max_age_ns = negative_age;
+    return fixture_start(&c->f);
 }
 
 /* Look host up through the pool: submit must queue it, and its result is
  * collected (which puts it in the cache). Returns the result's status. */
 static int through_pool(struct cached *c, const char *host, uint16_t port)
 {
-    resolver_result answer, result;
-    resolver_request *request;
-    int rc = resolver_submit(c->r, host, port, NULL, &answer, &request);
-    if (rc != EVQ_EINPROGRESS) {
-        results_free(&answer, 1);
-        evq_test_fail(__FILE__, __LINE__, "%s: expected the pool, got %s", host,
-                      evq_error_name(rc));
+    resolver_result result;
+    if (!submit_to_pool(c->f.r, host, port, NULL) || !collect_one(&c->f, &result))
         return EVQ_EIO;
-    }
-    if (collect_until(c->r, &c->waker, &result, 1, 1) != 1) {
-        evq_test_fail(__FILE__, __LINE__, "%s: no result", host);
-        return EVQ_EIO;
-    }
-    rc = result.status;
+    int rc = result.status;
     results_free(&result, 1);
     return rc;
 }
@@ -66,10 +46,10 @@ static bool inline_answer(struct cached *c, const char *host, uint16_t port, int
 {
     resolver_result answer;
     resolver_request *request;
-    int rc = resolver_submit(c->r, host, port, NULL, &answer, &request);
+    int rc = resolver_submit(c->f.r, host, port, NULL, &answer, &request);
     if (rc == EVQ_EINPROGRESS) { /* went to the pool: take it back off */
         resolver_result result;
-        if (collect_until(c->r, &c->waker, &result, 1, 1) == 1)
+        if (collect_one(&c->f, &result))
             results_free(&result, 1);
         return false;
     }
@@ -82,14 +62,14 @@ static bool inline_answer(struct cached *c, const char *host, uint16_t port, int
 EVQ_TEST(a_cached_name_is_answered_inline_without_a_job)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 8, 10 * SECOND, 0));
+    REQUIRE(cached_open(&c, 8, 10 * SECOND, 0));
     REQUIRE_OK(through_pool(&c, "a.example", 80));
-    unsigned notified = waker_count(&c.waker);
+    unsigned notified = waker_count(&c.f.waker);
 
     resolver_result answer;
     resolver_request *request = (resolver_request *)&answer;
     int owner;
-    CHECK_OK(resolver_submit(c.r, "a.example", 80, &owner, &answer, &request));
+    CHECK_OK(resolver_submit(c.f.r, "a.example", 80, &owner, &answer, &request));
     CHECK(request == NULL);
     CHECK(answer.owner == &owner);
     CHECK_OK(answer.status);
@@ -98,47 +78,47 @@ EVQ_TEST(a_cached_name_is_answered_inline_without_a_job)
     CHECK(address_equal(&answer.addresses.items[0], &expected));
     results_free(&answer, 1);
 
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 1);   /* no second call */
-    CHECK_UINT(waker_count(&c.waker), ==, notified); /* no wake-up */
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 1);   /* no second call */
+    CHECK_UINT(waker_count(&c.f.waker), ==, notified); /* no wake-up */
     resolver_stats stats;
-    resolver_stats_get(c.r, &stats);
+    resolver_stats_get(c.f.r, &stats);
     CHECK_UINT(stats.submitted, ==, 1); /* no job */
     CHECK_UINT(stats.cache_hits, ==, 1);
     CHECK_UINT(stats.live, ==, 0);
 
     /* The key is the name and the port: another port is another question. */
     CHECK_OK(through_pool(&c, "a.example", 81));
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 2);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 2);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(an_expired_entry_goes_back_to_the_pool)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 8, 10 * SECOND, 0));
+    REQUIRE(cached_open(&c, 8, 10 * SECOND, 0));
     REQUIRE_OK(through_pool(&c, "b.example", 80));
     evq_fake_clock_advance_ns(&c.clock, 10 * SECOND - 1);
     CHECK(inline_answer(&c, "b.example", 80, NULL)); /* 1 ns before its age is up */
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 1);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 1);
     evq_fake_clock_advance_ns(&c.clock, 1);
     CHECK_OK(through_pool(&c, "b.example", 80)); /* exactly at its age: stale */
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 2);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 2);
     CHECK(inline_answer(&c, "b.example", 80, NULL)); /* the new answer is fresh */
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 2);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 2);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(a_full_cache_forgets_the_least_recently_used_name)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 3, 60 * SECOND, 0));
+    REQUIRE(cached_open(&c, 3, 60 * SECOND, 0));
     REQUIRE_OK(through_pool(&c, "a.example", 80));
     REQUIRE_OK(through_pool(&c, "b.example", 80));
     REQUIRE_OK(through_pool(&c, "c.example", 80));
     CHECK(inline_answer(&c, "a.example", 80, NULL)); /* a: used last; b: longest ago */
     REQUIRE_OK(through_pool(&c, "d.example", 80));   /* full: one must go */
     resolver_stats stats;
-    resolver_stats_get(c.r, &stats);
+    resolver_stats_get(c.f.r, &stats);
     CHECK_UINT(stats.cache_entries, ==, 3);
     /* Asked in an order that leaves the recency of the survivors as it is
      * for the ones still to be asked. */
@@ -146,60 +126,60 @@ EVQ_TEST(a_full_cache_forgets_the_least_recently_used_name)
     CHECK(inline_answer(&c, "a.example", 80, NULL)); /* inserted first, but used since */
     CHECK(inline_answer(&c, "d.example", 80, NULL));
     CHECK(!inline_answer(&c, "b.example", 80, NULL)); /* the one forgotten */
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 5);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 5);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(no_such_name_is_kept_briefly_and_try_again_is_never_kept)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 8, 60 * SECOND, 2 * SECOND));
+    REQUIRE(cached_open(&c, 8, 60 * SECOND, 2 * SECOND));
     CHECK_ERR(through_pool(&c, "noname.example", 80), EVQ_EAI_NONAME);
     int status = 0;
     CHECK(inline_answer(&c, "noname.example", 80, &status));
     CHECK_ERR(status, EVQ_EAI_NONAME);
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 1);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 1);
     evq_fake_clock_advance_ns(&c.clock, 2 * SECOND); /* its shorter age is up */
     CHECK_ERR(through_pool(&c, "noname.example", 80), EVQ_EAI_NONAME);
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 2);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 2);
 
     /* "Try again" is not an answer: the next lookup asks again. */
     CHECK_ERR(through_pool(&c, "again.example", 80), EVQ_EAI_AGAIN);
     CHECK_ERR(through_pool(&c, "again.example", 80), EVQ_EAI_AGAIN);
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 4);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 4);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(without_negative_caching_no_such_name_asks_again)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 8, 60 * SECOND, 0));
+    REQUIRE(cached_open(&c, 8, 60 * SECOND, 0));
     CHECK_ERR(through_pool(&c, "noname.example", 80), EVQ_EAI_NONAME);
     CHECK_ERR(through_pool(&c, "noname.example", 80), EVQ_EAI_NONAME);
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 2);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 2);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(with_no_cache_every_lookup_goes_to_the_pool)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 0, 60 * SECOND, 60 * SECOND));
+    REQUIRE(cached_open(&c, 0, 60 * SECOND, 60 * SECOND));
     for (int i = 0; i < 3; i++)
         CHECK_OK(through_pool(&c, "a.example", 80));
-    CHECK_UINT(atomic_load(&c.fake.calls), ==, 3);
-    cached_close(&c);
+    CHECK_UINT(atomic_load(&c.f.fake.calls), ==, 3);
+    fixture_close(&c.f);
 }
 
 EVQ_TEST(an_inline_answer_is_a_copy_the_caller_owns)
 {
     struct cached c;
-    REQUIRE_OK(cached_open(&c, 8, 60 * SECOND, 0));
-    c.fake.answer_count = 3;
+    REQUIRE(cached_open(&c, 8, 60 * SECOND, 0));
+    c.f.fake.answer_count = 3;
     REQUIRE_OK(through_pool(&c, "three.example", 80));
     for (int round = 0; round < 2; round++) {
         resolver_result answer;
         resolver_request *request;
-        REQUIRE_OK(resolver_submit(c.r, "three.example", 80, NULL, &answer, &request));
+        REQUIRE_OK(resolver_submit(c.f.r, "three.example", 80, NULL, &answer, &request));
         REQUIRE_UINT(answer.addresses.count, ==, 3);
         for (unsigned i = 0; i < 3; i++) {
             evq_address expected = fake_address_for("three.example", 80, i);
@@ -210,7 +190,7 @@ EVQ_TEST(an_inline_answer_is_a_copy_the_caller_owns)
         answer.addresses.items[0].length = 0;
         results_free(&answer, 1);
     }
-    cached_close(&c);
+    fixture_close(&c.f);
 }
 
 int main(int argc, char **argv)

@@ -47,149 +47,123 @@ static void ack(struct handshake *h, unsigned count)
 
 EVQ_TEST(a_loop_woken_by_a_notify_finds_the_result_there)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
+    pool_fixture f;
+    fixture_init(&f, 1, true);
     struct handshake h = {0};
     waker_init(&h.waker);
     evq_mutex_init(&h.lock);
     evq_cond_init(&h.looked);
-    resolver_config config = test_config(1, &fake, NULL);
-    config.notify = notify_then_wait_for_the_loop;
-    config.notify_context = &h;
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    f.config.notify = notify_then_wait_for_the_loop;
+    f.config.notify_context = &h;
+    REQUIRE(fixture_start(&f));
     for (unsigned round = 1; round <= 3; round++) {
         char host[16];
         snprintf(host, sizeof host, "round-%u", round);
-        resolver_result answer, result;
-        resolver_request *request;
-        REQUIRE_ERR(resolver_submit(r, host, 80, NULL, &answer, &request), EVQ_EINPROGRESS);
+        REQUIRE(submit_to_pool(f.r, host, 80, NULL));
         REQUIRE(waker_wait(&h.waker, round - 1, TEST_WAIT_MS)); /* a notify per round */
         /* The worker is still inside its notify: the result must already
          * be on the list, or this loop would go back to sleep without it. */
-        size_t n = resolver_collect(r, &result, 1);
+        resolver_result result;
+        size_t n = resolver_collect(f.r, &result, 1);
         CHECK_UINT(n, ==, 1);
         results_free(&result, n);
         ack(&h, round);
     }
-    resolver_close(r);
+    fixture_close(&f);
     evq_cond_destroy(&h.looked);
     evq_mutex_destroy(&h.lock);
     waker_destroy(&h.waker);
-    fake_destroy(&fake);
 }
 
 EVQ_TEST(a_result_landing_after_collect_looked_gets_its_own_notify)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(2, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, 2, false);
+    REQUIRE(fixture_start(&f));
     int a_owner, b_owner;
-    resolver_result answer, result;
-    resolver_request *request;
-    REQUIRE_ERR(resolver_submit(r, "a.example", 80, &a_owner, &answer, &request), EVQ_EINPROGRESS);
-    REQUIRE_ERR(resolver_submit(r, "b.example", 80, &b_owner, &answer, &request), EVQ_EINPROGRESS);
-    REQUIRE(fake_wait_blocked(&fake, 2));
+    REQUIRE(submit_to_pool(f.r, "a.example", 80, &a_owner));
+    REQUIRE(submit_to_pool(f.r, "b.example", 80, &b_owner));
+    REQUIRE(fake_wait_blocked(&f.fake, 2));
 
-    fake_release(&fake, "a.example");
-    REQUIRE(waker_wait(&waker, 0, TEST_WAIT_MS));
-    REQUIRE_UINT(resolver_collect(r, &result, 1), ==, 1); /* the list is empty again */
+    resolver_result result;
+    fake_release(&f.fake, "a.example");
+    REQUIRE(waker_wait(&f.waker, 0, TEST_WAIT_MS));
+    REQUIRE_UINT(resolver_collect(f.r, &result, 1), ==, 1); /* the list is empty again */
     CHECK(result.owner == &a_owner);
     results_free(&result, 1);
-    CHECK_UINT(resolver_collect(r, &result, 1), ==, 0); /* the loop has looked: nothing */
+    CHECK_UINT(resolver_collect(f.r, &result, 1), ==, 0); /* the loop has looked: nothing */
 
-    unsigned seen = waker_count(&waker);
-    fake_release(&fake, "b.example");              /* lands after the look */
-    CHECK(waker_wait(&waker, seen, TEST_WAIT_MS)); /* so it must wake the loop */
-    REQUIRE_UINT(resolver_collect(r, &result, 1), ==, 1);
+    unsigned seen = waker_count(&f.waker);
+    fake_release(&f.fake, "b.example");              /* lands after the look */
+    CHECK(waker_wait(&f.waker, seen, TEST_WAIT_MS)); /* so it must wake the loop */
+    REQUIRE_UINT(resolver_collect(f.r, &result, 1), ==, 1);
     CHECK(result.owner == &b_owner);
     results_free(&result, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 EVQ_TEST(a_collect_that_fills_its_array_leaves_the_rest_for_the_next_call)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(1, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
-    resolver_result answer, results[3];
-    resolver_request *request;
+    pool_fixture f;
+    fixture_init(&f, 1, false);
+    REQUIRE(fixture_start(&f));
     char host[16];
     for (int i = 0; i < 3; i++) {
         snprintf(host, sizeof host, "batch-%d", i);
-        REQUIRE_ERR(resolver_submit(r, host, 80, NULL, &answer, &request), EVQ_EINPROGRESS);
+        REQUIRE(submit_to_pool(f.r, host, 80, NULL));
     }
-    REQUIRE(fake_wait_blocked(&fake, 1));
-    fake_open_gate(&fake);
+    REQUIRE(fake_wait_blocked(&f.fake, 1));
+    fake_open_gate(&f.fake);
     resolver_stats stats;
-    resolver_stats_get(r, &stats);
+    resolver_stats_get(f.r, &stats);
     for (int i = 0; i < TEST_WAIT_MS && stats.finished < 3; i++) {
         evq_sleep_ms(1);
-        resolver_stats_get(r, &stats);
+        resolver_stats_get(f.r, &stats);
     }
     REQUIRE_UINT(stats.finished, ==, 3);
     /* One batch, one notify: the second and third landed on a list that
      * already had something to collect. */
     CHECK_UINT(stats.notified, ==, 1);
-    CHECK_UINT(waker_count(&waker), ==, 1);
+    CHECK_UINT(waker_count(&f.waker), ==, 1);
 
-    CHECK_UINT(resolver_collect(r, results, 2), ==, 2);     /* full: maybe more */
-    CHECK_UINT(resolver_collect(r, results + 2, 2), ==, 1); /* fewer than asked: all */
+    resolver_result results[3];
+    CHECK_UINT(resolver_collect(f.r, results, 2), ==, 2);     /* full: maybe more */
+    CHECK_UINT(resolver_collect(f.r, results + 2, 2), ==, 1); /* fewer than asked: all */
     results_free(results, 3);
-    CHECK_UINT(resolver_collect(r, results, 2), ==, 0);
+    CHECK_UINT(resolver_collect(f.r, results, 2), ==, 0);
 
-    REQUIRE_ERR(resolver_submit(r, "after", 80, NULL, &answer, &request), EVQ_EINPROGRESS);
-    CHECK(waker_wait(&waker, 1, TEST_WAIT_MS)); /* the emptied list notifies again */
-    CHECK_UINT(collect_until(r, &waker, results, 1, 1), ==, 1);
+    REQUIRE(submit_to_pool(f.r, "after", 80, NULL));
+    CHECK(waker_wait(&f.waker, 1, TEST_WAIT_MS)); /* the emptied list notifies again */
+    CHECK(collect_one(&f, results));
     results_free(results, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 EVQ_TEST(many_results_in_small_batches_none_waits_unseen)
 {
     enum { COUNT = 300 };
-    fake_resolver fake;
-    fake_init(&fake, true);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(4, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, 4, true);
+    REQUIRE(fixture_start(&f));
     static resolver_result results[COUNT];
     size_t got = 0;
     for (unsigned i = 0; i < COUNT; i++) {
         char host[16];
         snprintf(host, sizeof host, "many-%u", i);
-        resolver_result answer;
-        resolver_request *request;
-        REQUIRE_ERR(resolver_submit(r, host, 80, NULL, &answer, &request), EVQ_EINPROGRESS);
+        REQUIRE(submit_to_pool(f.r, host, 80, NULL));
         if (i % 10 == 9) /* collect while workers are still finishing */
-            got += collect_until(r, &waker, results + got, (i + 1) - got, i % 20 == 9 ? 1 : 7);
+            got += collect_until(f.r, &f.waker, results + got, (i + 1) - got, i % 20 == 9 ? 1 : 7);
     }
-    got += collect_until(r, &waker, results + got, COUNT - got, 3);
+    got += collect_until(f.r, &f.waker, results + got, COUNT - got, 3);
     CHECK_UINT(got, ==, COUNT);
     results_free(results, got);
     resolver_stats stats;
-    resolver_stats_get(r, &stats);
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.delivered, ==, COUNT);
     CHECK_UINT(stats.notified, >=, 1);
     CHECK_UINT(stats.notified, <=, COUNT);
-    CHECK_UINT(waker_count(&waker), ==, stats.notified);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    CHECK_UINT(waker_count(&f.waker), ==, stats.notified);
+    fixture_close(&f);
 }
 
 int main(int argc, char **argv)

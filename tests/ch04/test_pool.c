@@ -15,38 +15,29 @@
 
 EVQ_TEST(a_thousand_lookups_on_four_workers_all_answered_at_most_four_at_once)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(4, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
-
+    pool_fixture f;
+    fixture_init(&f, 4, false);
+    REQUIRE(fixture_start(&f));
     static char hosts[LOOKUPS][16];
     static unsigned owners[LOOKUPS];
-    resolver_result answer;
     for (unsigned i = 0; i < LOOKUPS; i++) {
         snprintf(hosts[i], sizeof hosts[i], "host-%u", i);
         owners[i] = 0;
-        resolver_request *request;
-        REQUIRE_ERR(resolver_submit(r, hosts[i], 80, &owners[i], &answer, &request),
-                    EVQ_EINPROGRESS);
-        REQUIRE(request != NULL);
+        REQUIRE(submit_to_pool(f.r, hosts[i], 80, &owners[i]));
     }
     /* The first four are held inside the fake: the pool is saturated, and
      * the other 996 wait in the queue, not on more threads. */
-    REQUIRE(fake_wait_blocked(&fake, 4));
+    REQUIRE(fake_wait_blocked(&f.fake, 4));
     resolver_stats stats;
-    resolver_stats_get(r, &stats);
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.workers, ==, 4);
     CHECK_UINT(stats.running, ==, 4);
     CHECK_UINT(stats.queued, ==, LOOKUPS - 4);
-    CHECK_UINT(atomic_load(&fake.in_flight), ==, 4);
+    CHECK_UINT(atomic_load(&f.fake.in_flight), ==, 4);
 
-    fake_open_gate(&fake);
+    fake_open_gate(&f.fake);
     static resolver_result results[LOOKUPS];
-    size_t got = collect_until(r, &waker, results, LOOKUPS, 64);
+    size_t got = collect_until(f.r, &f.waker, results, LOOKUPS, 64);
     CHECK_UINT(got, ==, LOOKUPS);
     for (size_t i = 0; i < got; i++) {
         unsigned *owner = results[i].owner;
@@ -62,101 +53,83 @@ EVQ_TEST(a_thousand_lookups_on_four_workers_all_answered_at_most_four_at_once)
         CHECK_UINT(owners[i], ==, 1); /* each answered exactly once */
     results_free(results, got);
 
-    CHECK_UINT(atomic_load(&fake.max_in_flight), ==, 4); /* never a fifth at once */
-    CHECK_UINT(atomic_load(&fake.calls), ==, LOOKUPS);
-    resolver_stats_get(r, &stats);
+    CHECK_UINT(atomic_load(&f.fake.max_in_flight), ==, 4); /* never a fifth at once */
+    CHECK_UINT(atomic_load(&f.fake.calls), ==, LOOKUPS);
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.running_peak, ==, 4);
     CHECK_UINT(stats.live, ==, 0);
     CHECK_UINT(stats.delivered, ==, LOOKUPS);
     CHECK_UINT(stats.notified, >=, 1);
     CHECK_UINT(stats.notified, <=, LOOKUPS);
-    CHECK_UINT(waker_count(&waker), ==, stats.notified);
+    CHECK_UINT(waker_count(&f.waker), ==, stats.notified);
     evq_test_note("%llu notifies for %d results", (unsigned long long)stats.notified, LOOKUPS);
-    resolver_close(r);
-    CHECK_UINT(atomic_load(&fake.gate_timeouts), ==, 0);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 EVQ_TEST(a_full_queue_says_full_and_does_not_block)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(2, &fake, &waker);
-    config.max_pending = 8;
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
-
-    resolver_result answer;
-    resolver_request *request;
+    pool_fixture f;
+    fixture_init(&f, 2, false);
+    f.config.max_pending = 8;
+    REQUIRE(fixture_start(&f));
     char host[16];
     for (int i = 0; i < 8; i++) {
         snprintf(host, sizeof host, "full-%d", i);
-        REQUIRE_ERR(resolver_submit(r, host, 80, NULL, &answer, &request), EVQ_EINPROGRESS);
+        REQUIRE(submit_to_pool(f.r, host, 80, NULL));
     }
-    REQUIRE(fake_wait_blocked(&fake, 2));
+    REQUIRE(fake_wait_blocked(&f.fake, 2));
     /* Two running, six queued, none collected: the ninth is refused at once
      * (were it a wait, this thread would block until the gate opens, which
      * only this thread can do). */
+    resolver_result answer;
+    resolver_request *request;
     for (int i = 0; i < 3; i++) {
         request = (resolver_request *)&answer;
-        CHECK_ERR(resolver_submit(r, "one-too-many", 80, NULL, &answer, &request), EVQ_EFULL);
+        CHECK_ERR(resolver_submit(f.r, "one-too-many", 80, NULL, &answer, &request), EVQ_EFULL);
         CHECK(request == NULL);
     }
     resolver_stats stats;
-    resolver_stats_get(r, &stats);
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.live, ==, 8);
     CHECK_UINT(stats.submitted, ==, 8);
 
-    fake_open_gate(&fake);
+    fake_open_gate(&f.fake);
     resolver_result results[8];
-    CHECK_UINT(collect_until(r, &waker, results, 8, 8), ==, 8);
+    CHECK_UINT(collect_until(f.r, &f.waker, results, 8, 8), ==, 8);
     results_free(results, 8);
-    /* Collected results free their places. */
-    CHECK_ERR(resolver_submit(r, "room-again", 80, NULL, &answer, &request), EVQ_EINPROGRESS);
-    CHECK_UINT(collect_until(r, &waker, results, 1, 8), ==, 1);
+    CHECK(submit_to_pool(f.r, "room-again", 80, NULL)); /* collected results free places */
+    CHECK(collect_one(&f, results));
     results_free(results, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
+}
+
+/* Collect one result; it must be owner's, with fake's answer for host:port. */
+static void expect_answer(pool_fixture *f, const void *owner, const char *host, uint16_t port)
+{
+    resolver_result result;
+    if (!collect_one(f, &result))
+        return;
+    CHECK(result.owner == owner);
+    evq_address expected = fake_address_for(host, port, 0);
+    if (CHECK_UINT(result.addresses.count, ==, 1))
+        CHECK(address_equal(&result.addresses.items[0], &expected));
+    results_free(&result, 1);
 }
 
 EVQ_TEST(answers_out_of_order_reach_their_owners)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(2, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, 2, false);
+    REQUIRE(fixture_start(&f));
     int first_owner, second_owner;
-    resolver_result answer, result;
-    resolver_request *request;
-    REQUIRE_ERR(resolver_submit(r, "first.example", 80, &first_owner, &answer, &request),
-                EVQ_EINPROGRESS);
-    REQUIRE_ERR(resolver_submit(r, "second.example", 81, &second_owner, &answer, &request),
-                EVQ_EINPROGRESS);
-    REQUIRE(fake_wait_blocked(&fake, 2));
-
-    fake_release(&fake, "second.example"); /* the later lookup answers first */
-    REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
-    CHECK(result.owner == &second_owner);
-    evq_address expected = fake_address_for("second.example", 81, 0);
-    CHECK(address_equal(&result.addresses.items[0], &expected));
-    results_free(&result, 1);
-
-    fake_release(&fake, "first.example");
-    REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
-    CHECK(result.owner == &first_owner);
-    expected = fake_address_for("first.example", 80, 0);
-    CHECK(address_equal(&result.addresses.items[0], &expected));
-    results_free(&result, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    REQUIRE(submit_to_pool(f.r, "first.example", 80, &first_owner));
+    REQUIRE(submit_to_pool(f.r, "second.example", 81, &second_owner));
+    REQUIRE(fake_wait_blocked(&f.fake, 2));
+    fake_release(&f.fake, "second.example"); /* the later lookup answers first */
+    expect_answer(&f, &second_owner, "second.example", 81);
+    fake_release(&f.fake, "first.example");
+    expect_answer(&f, &first_owner, "first.example", 80);
+    fixture_close(&f);
 }
 
 /* The address of a loopback port that refuses: one that was listening a
@@ -211,18 +184,13 @@ EVQ_TEST(several_addresses_come_back_in_order_the_first_refusing)
     REQUIRE_OK(evq_address_list_add(&answer_list, &refusing.addr.any, refusing.length));
     REQUIRE_OK(evq_address_list_add(&answer_list, (struct sockaddr *)&v4, sizeof v4));
 
-    fake_resolver fake;
-    fake_init(&fake, true);
-    fake.answer = &answer_list;
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(1, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
-    resolver_result answer, result;
-    resolver_request *request;
-    REQUIRE_ERR(resolver_submit(r, "two.example", port, NULL, &answer, &request), EVQ_EINPROGRESS);
-    REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
+    pool_fixture f;
+    fixture_init(&f, 1, true);
+    f.fake.answer = &answer_list;
+    REQUIRE(fixture_start(&f));
+    resolver_result result;
+    REQUIRE(submit_to_pool(f.r, "two.example", port, NULL));
+    REQUIRE(collect_one(&f, &result));
     REQUIRE_OK(result.status);
     REQUIRE_UINT(result.addresses.count, ==, 2);
     CHECK(address_equal(&result.addresses.items[0], &answer_list.items[0]));
@@ -235,22 +203,16 @@ EVQ_TEST(several_addresses_come_back_in_order_the_first_refusing)
     if (s != EVQ_INVALID_SOCKET)
         evq_socket_close(s);
     results_free(&result, 1);
-    resolver_close(r);
+    fixture_close(&f);
     evq_socket_close(listener);
     evq_address_list_free(&answer_list);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
 }
 
 EVQ_TEST(failures_come_back_as_codes)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(2, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, 2, true);
+    REQUIRE(fixture_start(&f));
     static const struct {
         const char *host;
         int status;
@@ -261,89 +223,79 @@ EVQ_TEST(failures_come_back_as_codes)
         {"positive.example", EVQ_EIO},     /* not an EVQ_E* code */
     };
     for (size_t i = 0; i < EVQ_COUNT(cases); i++) {
-        resolver_result answer, result;
-        resolver_request *request;
-        REQUIRE_ERR(resolver_submit(r, cases[i].host, 80, NULL, &answer, &request),
-                    EVQ_EINPROGRESS);
-        REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
+        resolver_result result;
+        REQUIRE(submit_to_pool(f.r, cases[i].host, 80, NULL));
+        REQUIRE(collect_one(&f, &result));
         CHECK_ERR(result.status, cases[i].status);
         CHECK_UINT(result.addresses.count, ==, 0);
         results_free(&result, 1);
     }
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 EVQ_TEST(bad_input_gets_a_code)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
-    resolver_config config = test_config(1, &fake, NULL);
+    pool_fixture f;
+    fixture_init(&f, 1, true);
     resolver *r = NULL;
-    resolver_config bad = config;
+    resolver_config bad = f.config;
     bad.threads = 0;
     CHECK_ERR(resolver_open(&bad, &r), EVQ_EINVAL);
     bad.threads = RESOLVER_MAX_THREADS + 1;
     CHECK_ERR(resolver_open(&bad, &r), EVQ_EINVAL);
-    bad = config;
+    bad = f.config;
     bad.max_pending = 0;
     CHECK_ERR(resolver_open(&bad, &r), EVQ_EINVAL);
-    bad = config;
+    bad = f.config;
     bad.resolve = NULL;
     CHECK_ERR(resolver_open(&bad, &r), EVQ_EINVAL);
     CHECK_ERR(resolver_open(NULL, &r), EVQ_EINVAL);
-    CHECK_ERR(resolver_open(&config, NULL), EVQ_EINVAL);
+    CHECK_ERR(resolver_open(&f.config, NULL), EVQ_EINVAL);
     CHECK(r == NULL);
 
-    REQUIRE_OK(resolver_open(&config, &r));
+    REQUIRE(fixture_start(&f));
     resolver_result answer;
     resolver_request *request;
     char long_name[RESOLVER_MAX_HOST + 2];
     memset(long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
-    CHECK_ERR(resolver_submit(r, NULL, 80, NULL, &answer, &request), EVQ_EINVAL);
-    CHECK_ERR(resolver_submit(r, "", 80, NULL, &answer, &request), EVQ_EINVAL);
-    CHECK_ERR(resolver_submit(r, long_name, 80, NULL, &answer, &request), EVQ_EINVAL);
-    CHECK_ERR(resolver_submit(r, "x", 80, NULL, NULL, &request), EVQ_EINVAL);
-    CHECK_ERR(resolver_submit(r, "x", 80, NULL, &answer, NULL), EVQ_EINVAL);
+    CHECK_ERR(resolver_submit(f.r, NULL, 80, NULL, &answer, &request), EVQ_EINVAL);
+    CHECK_ERR(resolver_submit(f.r, "", 80, NULL, &answer, &request), EVQ_EINVAL);
+    CHECK_ERR(resolver_submit(f.r, long_name, 80, NULL, &answer, &request), EVQ_EINVAL);
+    CHECK_ERR(resolver_submit(f.r, "x", 80, NULL, NULL, &request), EVQ_EINVAL);
+    CHECK_ERR(resolver_submit(f.r, "x", 80, NULL, &answer, NULL), EVQ_EINVAL);
     CHECK_ERR(resolver_submit(NULL, "x", 80, NULL, &answer, &request), EVQ_EINVAL);
     CHECK_ERR(resolver_cancel(NULL), EVQ_EINVAL);
-    CHECK_UINT(resolver_collect(r, NULL, 4), ==, 0);
+    CHECK_UINT(resolver_collect(f.r, NULL, 4), ==, 0);
     CHECK_UINT(resolver_collect(NULL, &answer, 1), ==, 0);
-    CHECK_UINT(atomic_load(&fake.calls), ==, 0);
+    CHECK_UINT(atomic_load(&f.fake.calls), ==, 0);
 
-    resolver_shutdown(r);
-    resolver_shutdown(r); /* twice is harmless */
-    CHECK_ERR(resolver_submit(r, "x", 80, NULL, &answer, &request), EVQ_ECLOSED);
-    resolver_close(r);
+    resolver_stats stats;
+    resolver_stats_get(f.r, &stats);
+    CHECK_UINT(stats.workers, ==, 0); /* nothing went to the pool: no thread to join */
+    resolver_shutdown(f.r);
+    resolver_shutdown(f.r); /* twice is harmless */
+    CHECK_ERR(resolver_submit(f.r, "x", 80, NULL, &answer, &request), EVQ_ECLOSED);
     resolver_close(NULL);
     resolver_shutdown(NULL);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 EVQ_TEST(workers_start_on_the_first_lookup_that_needs_one)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config = test_config(3, &fake, &waker);
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, 3, true);
+    REQUIRE(fixture_start(&f));
     resolver_stats stats;
-    resolver_stats_get(r, &stats);
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.workers, ==, 0); /* a program that never resolves pays no thread */
-    resolver_result answer, result;
-    resolver_request *request;
-    REQUIRE_ERR(resolver_submit(r, "a.example", 80, NULL, &answer, &request), EVQ_EINPROGRESS);
-    resolver_stats_get(r, &stats);
+    REQUIRE(submit_to_pool(f.r, "a.example", 80, NULL));
+    resolver_stats_get(f.r, &stats);
     CHECK_UINT(stats.workers, ==, 3);
-    REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
+    resolver_result result;
+    REQUIRE(collect_one(&f, &result));
     results_free(&result, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
-    fake_destroy(&fake);
+    fixture_close(&f);
 }
 
 /* ---- the system's resolver, on names that need no network ---- */
@@ -393,30 +345,27 @@ EVQ_TEST(the_system_resolver_answers_numeric_addresses_and_localhost)
 
 EVQ_TEST(the_system_resolver_runs_on_the_pool)
 {
-    test_waker waker;
-    waker_init(&waker);
-    resolver_config config;
-    resolver_config_default(&config); /* evq_resolve_system, the real clock */
-    config.notify = waker_notify;
-    config.notify_context = &waker;
-    resolver *r;
-    REQUIRE_OK(resolver_open(&config, &r));
+    pool_fixture f;
+    fixture_init(&f, RESOLVER_DEFAULT_THREADS, true);
+    f.config.resolve = evq_resolve_system;
+    f.config.resolve_context = NULL;
+    f.config.cache_entries = 16; /* the real clock */
+    REQUIRE(fixture_start(&f));
     int owner;
     resolver_result answer, result;
     resolver_request *request;
-    REQUIRE_ERR(resolver_submit(r, "localhost", 9, &owner, &answer, &request), EVQ_EINPROGRESS);
-    REQUIRE_UINT(collect_until(r, &waker, &result, 1, 1), ==, 1);
+    REQUIRE(submit_to_pool(f.r, "localhost", 9, &owner));
+    REQUIRE(collect_one(&f, &result));
     CHECK(result.owner == &owner);
     CHECK_OK(result.status);
     CHECK_UINT(result.addresses.count, >=, 1);
     results_free(&result, 1);
     /* Asked again: the cache answers, on this thread. */
-    CHECK_OK(resolver_submit(r, "localhost", 9, &owner, &answer, &request));
+    CHECK_OK(resolver_submit(f.r, "localhost", 9, &owner, &answer, &request));
     CHECK(request == NULL);
     CHECK_UINT(answer.addresses.count, >=, 1);
     results_free(&answer, 1);
-    resolver_close(r);
-    waker_destroy(&waker);
+    fixture_close(&f);
 }
 
 #ifdef _WIN32
