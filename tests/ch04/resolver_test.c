@@ -34,6 +34,13 @@ void fake_open_gate(fake_resolver *fake)
     evq_mutex_unlock(&fake->lock);
 }
 
+void fake_close_gate(fake_resolver *fake)
+{
+    evq_mutex_lock(&fake->lock);
+    fake->gate_open = false;
+    evq_mutex_unlock(&fake->lock);
+}
+
 void fake_release(fake_resolver *fake, const char *host)
 {
     evq_mutex_lock(&fake->lock);
@@ -94,22 +101,54 @@ static uint32_t name_hash(const char *host)
 
 evq_address fake_address_for(const char *host, uint16_t port, unsigned index)
 {
-    struct sockaddr_in v4;
-    memset(&v4, 0, sizeof v4);
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons(port);
     uint32_t low = (name_hash(host) + index) & 0xffffffu; /* 24 bits of the name */
-    v4.sin_addr.s_addr = htonl((10u << 24) | low);
-    evq_address_list list = {0};
-    evq_address_list_add(&list, (const struct sockaddr *)&v4, sizeof v4);
-    evq_address address = list.items[0];
-    evq_address_list_free(&list);
-    return address;
+    return address_v4((10u << 24) | low, port);
 }
 
 bool address_equal(const evq_address *a, const evq_address *b)
 {
-    return a->length == b->length && memcmp(&a->addr, &b->addr, a->length) == 0;
+    return a->length == b->length && memcmp(a->bytes, b->bytes, a->length) == 0;
+}
+
+struct sockaddr_storage address_sockaddr(const evq_address *address)
+{
+    struct sockaddr_storage out;
+    memset(&out, 0, sizeof out);
+    memcpy(&out, address->bytes, address->length);
+    return out;
+}
+
+evq_address address_v4(uint32_t ip, uint16_t port)
+{
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof v4);
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons(port);
+    v4.sin_addr.s_addr = htonl(ip);
+    evq_address address;
+    memset(&address, 0, sizeof address);
+    memcpy(address.bytes, &v4, sizeof v4);
+    address.length = sizeof v4;
+    return address;
+}
+
+int address_append(evq_address_list *list, const evq_address *address)
+{
+    struct sockaddr_storage storage = address_sockaddr(address);
+    return evq_address_list_add(list, (const struct sockaddr *)&storage, address->length);
+}
+
+int address_family(const evq_address *address)
+{
+    return address_sockaddr(address).ss_family;
+}
+
+uint16_t address_port(const evq_address *address)
+{
+    struct sockaddr_storage storage = address_sockaddr(address);
+    if (storage.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&storage)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&storage)->sin_port);
 }
 
 static bool starts_with(const char *text, const char *prefix)
@@ -139,12 +178,11 @@ int fake_resolve(const char *host, uint16_t port, evq_address_list *out, void *c
         rc = 0;
     else if (fake->answer) {
         for (size_t i = 0; i < fake->answer->count && rc == 0; i++)
-            rc = evq_address_list_add(out, &fake->answer->items[i].addr.any,
-                                      fake->answer->items[i].length);
+            rc = address_append(out, &fake->answer->items[i]);
     } else {
         for (unsigned i = 0; i < fake->answer_count && rc == 0; i++) {
             evq_address address = fake_address_for(host, port, i);
-            rc = evq_address_list_add(out, &address.addr.any, address.length);
+            rc = address_append(out, &address);
         }
     }
     atomic_fetch_sub(&fake->in_flight, 1);

@@ -19,8 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evq.h"
 #include "evq_clock.h"
-#include "evq_resolve.h"
+#include "evq_net.h"
 #include "evq_thread.h"
 #include "resolver.h"
 
@@ -46,6 +47,7 @@ typedef struct fake_resolver {
 void fake_init(fake_resolver *fake, bool gate_open);
 void fake_destroy(fake_resolver *fake);
 void fake_open_gate(fake_resolver *fake);
+void fake_close_gate(fake_resolver *fake);                /* calls from now on wait again */
 void fake_release(fake_resolver *fake, const char *host); /* let this name's calls through */
 /* Wait until `count` calls are held at the gate; false after TEST_WAIT_MS. */
 bool fake_wait_blocked(fake_resolver *fake, unsigned count);
@@ -53,6 +55,12 @@ int fake_resolve(const char *host, uint16_t port, evq_address_list *out, void *c
 /* The index-th address the fake gives for host:port: 10.a.b.c from the name. */
 evq_address fake_address_for(const char *host, uint16_t port, unsigned index);
 bool address_equal(const evq_address *a, const evq_address *b);
+/* evq.h keeps an address's bytes opaque: these copy them in and out. */
+struct sockaddr_storage address_sockaddr(const evq_address *address);
+evq_address address_v4(uint32_t ip, uint16_t port); /* ip in host order: 0x7f000001 */
+int address_append(evq_address_list *list, const evq_address *address);
+int address_family(const evq_address *address);
+uint16_t address_port(const evq_address *address);
 
 /* The queue's waker, as the tests see it: a counter and a condition. */
 typedef struct test_waker {

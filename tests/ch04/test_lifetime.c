@@ -73,10 +73,10 @@ EVQ_TEST(closing_the_queue_with_streams_registered)
     evq_socket peers[STREAMS];
     static const unsigned interests[STREAMS] = {EVQ_READABLE, EVQ_WRITABLE,
                                                 EVQ_READABLE | EVQ_WRITABLE};
-    for (int i = 0; i < STREAMS; i++) {
+    for (int i = 0; i < STREAMS; i++) /* connected first: ch04_wait_connected */
         REQUIRE_OK(ch04_pair(poll, &streams[i], &peers[i]));
+    for (int i = 0; i < STREAMS; i++)
         REQUIRE_OK(evq_register(poll, streams[i], (evq_token)i, interests[i]));
-    }
     REQUIRE_OK(evq_net_send_all(peers[0], "unread", 6));
     size_t n = 0;
     REQUIRE_OK(evq_tcp_write(streams[1], "unsent?", 7, &n));

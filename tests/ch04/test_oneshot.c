@@ -163,8 +163,9 @@ EVQ_TEST(capacity_one_with_three_ready_sources)
     REQUIRE_OK(evq_poll_open(&poll));
     evq_tcp *streams[STREAMS];
     evq_socket peers[STREAMS];
-    for (int i = 0; i < STREAMS; i++) {
+    for (int i = 0; i < STREAMS; i++) /* connected first: ch04_wait_connected */
         REQUIRE_OK(ch04_pair(poll, &streams[i], &peers[i]));
+    for (int i = 0; i < STREAMS; i++) {
         REQUIRE_OK(evq_register(poll, streams[i], (evq_token)(100 + i), EVQ_READABLE));
         REQUIRE_OK(evq_net_send_all(peers[i], "x", 1));
     }

@@ -142,23 +142,17 @@ static int refusing_address(evq_address *out)
     if (rc != 0)
         return rc;
     evq_socket_close(listener);
-    struct sockaddr_in v4;
-    memset(&v4, 0, sizeof v4);
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons(port);
-    v4.sin_addr.s_addr = htonl(0x7f000001);
-    memset(out, 0, sizeof *out);
-    memcpy(&out->addr.v4, &v4, sizeof v4);
-    out->length = sizeof v4;
+    *out = address_v4(0x7f000001, port);
     return 0;
 }
 
 static int blocking_connect(const evq_address *address, evq_socket *out)
 {
-    evq_socket s = socket(address->addr.any.sa_family, SOCK_STREAM, IPPROTO_TCP);
+    struct sockaddr_storage to = address_sockaddr(address);
+    evq_socket s = socket(to.ss_family, SOCK_STREAM, IPPROTO_TCP);
     if (s == EVQ_INVALID_SOCKET)
         return evq_socket_last_error();
-    if (connect(s, &address->addr.any, (socklen_t)address->length) != 0) {
+    if (connect(s, (const struct sockaddr *)&to, (socklen_t)address->length) != 0) {
         int rc = evq_socket_last_error();
         evq_socket_close(s);
         return rc;
@@ -175,14 +169,10 @@ EVQ_TEST(several_addresses_come_back_in_order_the_first_refusing)
     evq_socket listener;
     uint16_t port;
     REQUIRE_OK(evq_net_listen_loopback(0, 4, &listener, &port));
-    struct sockaddr_in v4;
-    memset(&v4, 0, sizeof v4);
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons(port);
-    v4.sin_addr.s_addr = htonl(0x7f000001);
+    evq_address accepting = address_v4(0x7f000001, port);
     evq_address_list answer_list = {0};
-    REQUIRE_OK(evq_address_list_add(&answer_list, &refusing.addr.any, refusing.length));
-    REQUIRE_OK(evq_address_list_add(&answer_list, (struct sockaddr *)&v4, sizeof v4));
+    REQUIRE_OK(address_append(&answer_list, &refusing));
+    REQUIRE_OK(address_append(&answer_list, &accepting));
 
     pool_fixture f;
     fixture_init(&f, 1, true);
@@ -302,17 +292,17 @@ EVQ_TEST(workers_start_on_the_first_lookup_that_needs_one)
 
 static bool is_loopback(const evq_address *address)
 {
-    if (address->addr.any.sa_family == AF_INET)
-        return (ntohl(address->addr.v4.sin_addr.s_addr) >> 24) == 127;
+    struct sockaddr_storage storage = address_sockaddr(address);
+    if (storage.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&storage)->sin_addr.s_addr) >> 24) == 127;
     static const unsigned char loopback6[16] = {[15] = 1};
-    return address->addr.any.sa_family == AF_INET6 &&
-           memcmp(&address->addr.v6.sin6_addr, loopback6, 16) == 0;
+    return storage.ss_family == AF_INET6 &&
+           memcmp(&((struct sockaddr_in6 *)&storage)->sin6_addr, loopback6, 16) == 0;
 }
 
 static uint16_t port_of(const evq_address *address)
 {
-    return ntohs(address->addr.any.sa_family == AF_INET ? address->addr.v4.sin_port
-                                                        : address->addr.v6.sin6_port);
+    return address_port(address);
 }
 
 EVQ_TEST(the_system_resolver_answers_numeric_addresses_and_localhost)
@@ -320,7 +310,7 @@ EVQ_TEST(the_system_resolver_answers_numeric_addresses_and_localhost)
     evq_address_list list = {0};
     REQUIRE_OK(evq_resolve_system("127.0.0.1", 8080, &list, NULL));
     REQUIRE_UINT(list.count, ==, 1);
-    CHECK_INT(list.items[0].addr.any.sa_family, ==, AF_INET);
+    CHECK_INT(address_family(&list.items[0]), ==, AF_INET);
     CHECK(is_loopback(&list.items[0]));
     CHECK_UINT(port_of(&list.items[0]), ==, 8080);
     CHECK_UINT(list.items[0].length, ==, sizeof(struct sockaddr_in));
@@ -328,7 +318,7 @@ EVQ_TEST(the_system_resolver_answers_numeric_addresses_and_localhost)
 
     REQUIRE_OK(evq_resolve_system("::1", 443, &list, NULL));
     REQUIRE_UINT(list.count, ==, 1);
-    CHECK_INT(list.items[0].addr.any.sa_family, ==, AF_INET6);
+    CHECK_INT(address_family(&list.items[0]), ==, AF_INET6);
     CHECK(is_loopback(&list.items[0]));
     CHECK_UINT(port_of(&list.items[0]), ==, 443);
     evq_address_list_free(&list);

@@ -27,6 +27,7 @@
 
 #include "evq_args.h"
 #include "evq_clock.h"
+#include "evq_net.h"
 #include "evq_thread.h"
 
 #include <stdbool.h>

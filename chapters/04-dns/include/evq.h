@@ -1,16 +1,18 @@
-/* evq.h - chapter 3: a one-shot event queue on epoll, kqueue or IOCP, with
- * buffered streams: reads until the socket would block, a write queue with
- * backpressure, and a listener.
+/* evq.h - chapter 4: a one-shot event queue on epoll, kqueue or IOCP, with
+ * buffered streams, a listener, and nothing that blocks: names are resolved
+ * on a thread pool, connects are non-blocking, and every stream may have a
+ * deadline.
  *
  * One API, three kernel interfaces behind it (chosen at build time: the
  * library is ch04_epoll, ch04_kqueue or ch04_iocp). The shape is mio's:
  *
  *     evq_poll_open(&poll);
- *     evq_tcp_connect(poll, "127.0.0.1", port, &stream);   // blocking, then non-blocking
- *     evq_register(poll, stream, 7, EVQ_READABLE);        // 7: the caller's token
- *     evq_poll_wait(poll, events, 16, -1, &n);             // events[i].token == 7
+ *     evq_tcp_connect(poll, "example.org", port, &stream); // returns at once
+ *     evq_tcp_set_deadline(stream, 5000);                  // lookup + connect: 5 s
+ *     evq_register(poll, stream, 7, EVQ_WRITABLE);         // 7: the caller's token
+ *     evq_poll_wait(poll, events, 16, -1, &n);             // connected: WRITABLE
  *     evq_tcp_read(stream, buf, sizeof buf, &got);         // until EVQ_EWOULDBLOCK
- *     evq_reregister(poll, stream, 7, EVQ_READABLE);      // one-shot: arm again
+ *     evq_reregister(poll, stream, 7, EVQ_READABLE);       // one-shot: arm again
  *
  * The contract, the same on every backend:
  *
@@ -25,7 +27,9 @@
  *   capacity: neither can starve the other. A timeout is rounded up to whole milliseconds, -1
  *   waits for ever, 0 only looks. An interrupted wait (a signal on POSIX, an
  *   APC on Windows) is retried with the time that is left. A wait that
- *   returns with *n == 0 before its timeout was woken by evq_poll_wake().
+ *   returns with *n == 0 before its timeout was woken by evq_poll_wake():
+ *   the queue's own wake-ups (a lookup that finished on the pool) and
+ *   deadlines with nothing to tell send it back to sleep for the time left.
  * - A token is any 64-bit value, 0 and UINT64_MAX included: it comes back
  *   untouched. The waker is not a token and never shows up as an event.
  * - EVQ_READABLE: something the caller has not seen - bytes no peek has
@@ -37,10 +41,18 @@
  *   more comes (were they counted, it would be woken at once, for ever).
  *   One exception, read_api below: a full buffer is READABLE every time.
  *   EVQ_WRITABLE: the write queue has room (it holds write_low bytes or
- *   fewer), so a write takes bytes. EVQ_HUP: the peer has closed its side
+ *   fewer), so a write takes bytes; on a stream made by evq_tcp_connect,
+ *   not before the connection is made. EVQ_HUP: the peer has closed its side
  *   (reads return EVQ_EOF once the data before it is read). EVQ_ERR: the
  *   connection failed (reads and writes return its error). HUP and ERR are
  *   never asked for; they come with the interest they concern.
+ *   EVQ_TIMEOUT: the stream's deadline (evq_tcp_set_deadline) has passed;
+ *   never asked for either, it comes once, with whatever the stream is
+ *   armed for, the first time it is armed after the deadline.
+ * - Connecting. evq_tcp_connect never blocks: see its comment below. A
+ *   connect that fails (every address tried) is reported as EVQ_ERR |
+ *   EVQ_HUP with whatever is armed, every time the stream is armed, and
+ *   every read and write returns its code.
  * - EOF and errors reach the reader after the data before them, and stay:
  *   once a read returns EVQ_EOF or an error, every later read returns the
  *   same code. A send that fails in the background is reported once as an
@@ -51,15 +63,16 @@
  *   evq_poll_shutdown() and evq_poll_close() may be called from another
  *   thread while it waits (chapter 6 makes registration thread-safe). A
  *   second thread calling evq_poll_wait() while one waits gets EVQ_EBUSY.
+ *   The queue starts threads of its own, the resolver's, on the first
+ *   lookup that needs one; the resolve function runs on them.
  * - Misuse returns a code, never undefined behaviour: EVQ_EINVAL (NULL,
  *   capacity 0, an interest other than READABLE/WRITABLE, a stream of
  *   another queue), EVQ_EEXIST (registered twice), EVQ_ENOENT (re-register
  *   or deregister a stream that is not registered), EVQ_ECLOSED (a queue
  *   that was shut down, or a stream whose queue was closed).
  *
- * What this chapter does NOT do yet, on purpose: DNS and connect block
- * (chapter 4), and every event costs a re-arm system call (chapter 5 goes
- * edge-triggered).
+ * What this chapter does NOT do yet, on purpose: every event costs a re-arm
+ * system call (chapter 5 goes edge-triggered).
  */
 #ifndef EVQ_H
 #define EVQ_H
@@ -79,21 +92,105 @@ typedef uint64_t evq_token;       /* the caller's id for a stream, returned with
 enum evq_ready {
     EVQ_READABLE = 1 << 0,
     EVQ_WRITABLE = 1 << 1,
-    EVQ_ERR = 1 << 2, /* readiness only */
-    EVQ_HUP = 1 << 3, /* readiness only */
+    EVQ_ERR = 1 << 2,     /* readiness only */
+    EVQ_HUP = 1 << 3,     /* readiness only */
+    EVQ_TIMEOUT = 1 << 4, /* readiness only: the stream's deadline has passed */
 };
 
 typedef struct evq_event {
     evq_token token; /* as given to evq_register / evq_reregister */
-    uint32_t ready;  /* EVQ_READABLE | EVQ_WRITABLE | EVQ_ERR | EVQ_HUP */
+    uint32_t ready;  /* EVQ_READABLE | EVQ_WRITABLE | EVQ_ERR | EVQ_HUP | EVQ_TIMEOUT */
 } evq_event;
 /* ANCHOR_END: types */
 
 /* The backend this library was built for: "epoll", "kqueue" or "iocp". */
 const char *evq_backend(void);
 
+/* ---- names and addresses -------------------------------------------------- */
+
+/* ANCHOR: address */
+/* One TCP address, IPv4 or IPv6, with its port: the bytes of a struct
+ * sockaddr_in or sockaddr_in6, `length` of them, as connect() takes them.
+ * Opaque here, so that this header needs no socket header; a resolve
+ * function fills it with evq_address_list_add. */
+#define EVQ_ADDRESS_MAX 28 /* sizeof(struct sockaddr_in6), the largest */
+typedef struct evq_address {
+    uint32_t length;                      /* 16 (IPv4) or 28 (IPv6) */
+    unsigned char bytes[EVQ_ADDRESS_MAX]; /* copied in and out with memcpy */
+} evq_address;
+
+/* Addresses in the order the resolver gave them (the order to try them in).
+ * {0} is an empty list; evq_address_list_free leaves it empty again. */
+typedef struct evq_address_list {
+    evq_address *items;
+    size_t count;
+    size_t capacity;
+} evq_address_list;
+/* ANCHOR_END: address */
+
+struct sockaddr; /* <sys/socket.h>, <winsock2.h>: only a resolve function needs them */
+
+/* Append a copy of `address` (length bytes). EVQ_EAFNOSUPPORT for a family
+ * other than AF_INET and AF_INET6 (nothing is added), EVQ_EINVAL for a
+ * length too short for its family, EVQ_ENOMEM. */
+int evq_address_list_add(evq_address_list *list, const struct sockaddr *address, size_t length);
+
+/* Make `to` (empty) a copy of `from`. EVQ_ENOMEM leaves `to` empty. */
+int evq_address_list_copy(evq_address_list *to, const evq_address_list *from);
+
+/* Free the items; the list is empty and reusable afterwards. NULL is ignored. */
+void evq_address_list_free(evq_address_list *list);
+
+/* ANCHOR: resolve_fn */
+/* A resolver function: turn host (UTF-8: a name, or a numeric IPv4 or IPv6
+ * address) and port into TCP addresses, appended to `out` (empty on entry)
+ * with evq_address_list_add.
+ *
+ * - Returns 0 with at least one address, or an EVQ_E* code: EVQ_EAI_NONAME
+ *   (no such name: an answer), EVQ_EAI_AGAIN (try later: not an answer),
+ *   EVQ_EAI_FAIL, EVQ_ENOMEM, EVQ_EINVAL... On failure, whatever it added
+ *   to `out` is freed by the caller; 0 with no address counts as
+ *   EVQ_EAI_NONAME.
+ * - It runs on the worker threads of the queue's resolver, on several at
+ *   once: it must be thread-safe. It may block (that is why it runs there)
+ *   but must return: a running lookup cannot be interrupted, and closing
+ *   the queue waits for it. (evq_tcp_listen calls it on its caller's
+ *   thread: a server's own address, once.)
+ * - `context` is the pointer given with it, untouched. */
+typedef int (*evq_resolve_fn)(const char *host, uint16_t port, evq_address_list *out,
+                              void *context);
+/* ANCHOR_END: resolve_fn */
+
+/* The system's resolver: getaddrinfo() on POSIX, GetAddrInfoW() on Windows
+ * (the name converted from UTF-8 to UTF-16), TCP addresses of both families
+ * in the order the system prefers. `localhost` and numeric addresses are
+ * answered from the hosts file and the string itself, without the network.
+ * `context` is not used. */
+int evq_resolve_system(const char *host, uint16_t port, evq_address_list *out, void *context);
+
 /* ---- the queue ---------------------------------------------------------- */
 
+/* ANCHOR: options */
+/* What a queue is opened with (evq_poll_get_default_options gives the
+ * defaults, in brackets). The resolver's threads start on the first lookup
+ * that needs one: a program that never resolves a name pays for none. */
+typedef struct evq_poll_options {
+    unsigned resolver_threads; /* lookups run at once, 1..64 [4, as libuv's UV_THREADPOOL_SIZE] */
+    size_t resolver_queue;     /* lookups pending at most; past it, evq_tcp_connect says
+                                  EVQ_EFULL rather than wait [1024] */
+    size_t cache_entries;      /* names kept, least recently used forgotten first; 0: none [256] */
+    uint32_t cache_max_age_ms; /* an answer is used this long [30000] */
+    uint32_t
+        cache_negative_age_ms; /* "no such name" is believed this long; 0: never kept [10000] */
+    evq_resolve_fn resolve;    /* [evq_resolve_system]; a test injects a fake */
+    void *resolve_context;     /* handed to resolve, untouched [NULL] */
+} evq_poll_options;
+/* ANCHOR_END: options */
+
+void evq_poll_get_default_options(evq_poll_options *out);
+/* EVQ_EINVAL for options outside the ranges above. */
+int evq_poll_open_with_options(evq_poll **out, const evq_poll_options *options);
+/* evq_poll_open_with_options with the defaults. */
 int evq_poll_open(evq_poll **out);
 
 /* Wait up to timeout_ms (-1: no limit) for events; *n is how many were
@@ -102,18 +199,20 @@ int evq_poll_open(evq_poll **out);
  * that moment returns it too). */
 int evq_poll_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms, size_t *n);
 
-/* Make the wait in progress, or else the next one, return. Any thread.
- * Several wakes before a wait count as one. */
+/* Make the wait in progress, or else the next one, return with *n == 0.
+ * Any thread. Several wakes before a wait count as one. */
 int evq_poll_wake(evq_poll *poll);
 
 /* Mark the queue closed and wake a thread blocked in evq_poll_wait (it
  * returns EVQ_ECLOSED); every later call on the queue returns EVQ_ECLOSED
- * and evq_tcp_close() still works. The memory stays valid until
+ * and evq_tcp_close() still works. Lookups still queued are never run,
+ * running ones are dropped when they return. The memory stays valid until
  * evq_poll_close(). Any thread; calling it twice is harmless. */
 int evq_poll_shutdown(evq_poll *poll);
 
 /* Shut the queue down, wait for a thread blocked in evq_poll_wait to leave
- * it, then free everything. Safe while another thread is blocked in
+ * it, wait for the resolver's threads to finish the lookups they are in
+ * (a lookup cannot be interrupted), then free everything. Safe while another thread is blocked in
  * evq_poll_wait; not while another thread may still *start* a call on this
  * queue (stop those threads first: evq_poll_shutdown, then join them).
  * Streams made on this queue stay valid: their I/O is cancelled, reads and
@@ -140,8 +239,9 @@ typedef struct evq_tcp_limits {
     size_t read_initial; /* the read buffer's size when it is (re)allocated, > 0 */
     size_t read_max;     /* it doubles while a fill finds it full, up to this (>= read_initial) */
     size_t write_high;   /* the write queue never holds more than this (> 0) */
-    size_t write_low;    /* WRITABLE is reported once the queue is at or below this (< write_high) */
-    int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); ignored elsewhere */
+    size_t write_low; /* WRITABLE is reported once the queue is at or below this (< write_high) */
+    int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); ignored
+                              elsewhere */
 } evq_tcp_limits;
 /* ANCHOR_END: limits */
 
@@ -167,14 +267,50 @@ typedef struct evq_tcp_stats {
 } evq_tcp_stats;
 int evq_tcp_get_stats(const evq_tcp *stream, evq_tcp_stats *out);
 
-/* Resolve host (blocking getaddrinfo), connect (blocking), then make the
- * socket non-blocking. The stream belongs to `poll` for its whole life: on
- * IOCP a socket is tied to one completion port for good. EVQ_ECONNREFUSED,
- * EVQ_EAI_NONAME, ... on failure. Default limits. */
+/* ANCHOR: connect_api */
+/* A stream connecting to host:port, returned at once: nothing here blocks.
+ * A numeric host (127.0.0.1, ::1) or a name the cache knows is answered on
+ * this thread and the connect starts now; any other name goes to the
+ * resolver's threads, and the connect starts when the answer comes (during
+ * evq_poll_wait). Each address of the answer is tried in turn, each with a
+ * new non-blocking socket, until one connects. Register the stream as any
+ * other: the outcome is an event.
+ *   - connected: EVQ_WRITABLE, if armed for it (READABLE comes with data);
+ *   - failed: EVQ_ERR | EVQ_HUP with whatever is armed, and every read and
+ *     write returns why - the last address's error (EVQ_ECONNREFUSED,
+ *     EVQ_ETIMEDOUT, EVQ_EHOSTUNREACH, EVQ_ENETUNREACH...) or the lookup's
+ *     (EVQ_EAI_NONAME, EVQ_EAI_AGAIN...).
+ * Until then reads say EVQ_EWOULDBLOCK, and writes are queued (up to
+ * write_high) and sent once connected. Nothing limits how long it takes
+ * but the kernel's own connect timeout (minutes): give the stream a
+ * deadline (evq_tcp_set_deadline), which covers the lookup and every
+ * address. Closing the stream cancels all of it. The stream belongs to
+ * `poll` for its whole life (on IOCP a socket is tied to one completion
+ * port for good). Returns EVQ_EINVAL (bad arguments, a host longer than
+ * 255 bytes), EVQ_EFULL (resolver_queue lookups pending), EVQ_ENOMEM or
+ * EVQ_ECLOSED, and then no stream is made. Default limits. */
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out);
+/* ANCHOR_END: connect_api */
+
+/* ANCHOR: deadline_api */
+/* The stream's deadline: timeout_ms from now, on the queue's clock, in
+ * place of any deadline it had (a deadline that passed and was not yet
+ * told is forgotten too); -1 clears it. When it passes, the stream is
+ * ready with EVQ_TIMEOUT - told once, with whatever it is armed for, as
+ * soon as it is armed. A stream still resolving or connecting then gives
+ * up at once (lookup cancelled, socket closed) and reads and writes return
+ * EVQ_ETIMEDOUT. Otherwise nothing else happens to the stream: what a
+ * timeout means (408, a close) is the caller's to decide. One deadline per
+ * stream, kept by the queue: evq_poll_wait sleeps no longer than the
+ * nearest one. EVQ_EINVAL (NULL, timeout_ms < -1), EVQ_ECLOSED. */
+int evq_tcp_set_deadline(evq_tcp *stream, int timeout_ms);
+/* ANCHOR_END: deadline_api */
 
 /* A listening stream on host:port (port 0: the system picks one; see
- * evq_tcp_local_port; backlog <= 0: the system's maximum, SOMAXCONN).
+ * evq_tcp_local_port; backlog <= 0: the system's maximum, SOMAXCONN). A
+ * name is resolved here, on this thread, with the queue's resolve function
+ * (a server resolves its own address once, before its loop runs): the one
+ * call that may block.
  * READABLE on a listener means evq_tcp_accept will not return
  * EVQ_EWOULDBLOCK; it is never WRITABLE (registering it so is EVQ_EINVAL).
  * Reads, writes and shutdown on a listener are EVQ_EINVAL. */

@@ -2,9 +2,9 @@
  *
  * Not part of the API a program uses: the tests in tests/ch04 need them to
  * prove what cannot be seen from outside - that an interrupted wait is
- * retried with the time that is left (not the whole timeout again), and
- * that a stream closed with a read in flight is freed only once the kernel
- * has handed its buffer back.
+ * retried with the time that is left (not the whole timeout again), that
+ * a stream closed with a read in flight is freed only once the kernel has
+ * handed its buffer back, and where each name lookup went.
  */
 #ifndef EVQ_TESTING_H
 #define EVQ_TESTING_H
@@ -26,7 +26,8 @@ typedef int (*evq_wait_hook)(void *context, int *timeout_ms);
 void evq_poll_set_wait_hook(evq_poll *poll, evq_wait_hook hook, void *context);
 
 /* Read time from `clock` instead of the monotonic clock (an evq_fake_clock
- * moved by the hook). Call before any wait. */
+ * moved by the hook). Call before any wait, and before any deadline is set
+ * or any name looked up: deadlines and the resolver's cache use it too. */
 void evq_poll_set_clock(evq_poll *poll, evq_clock clock);
 
 /* Streams closed while the kernel still owned one of their OVERLAPPEDs and
@@ -53,5 +54,20 @@ typedef int (*evq_io_hook)(void *context, enum evq_io_direction direction, size_
 /* Install (or, with NULL, remove) the hook on one stream. Streams accepted
  * from a listener get the listener's hook. */
 void evq_tcp_set_io_hook(evq_tcp *stream, evq_io_hook hook, void *context);
+
+/* Where the queue's name lookups went, and what became of them. */
+typedef struct evq_lookup_stats {
+    uint64_t numeric;    /* answered on the caller's thread: a numeric address */
+    uint64_t cache_hits; /* answered on the caller's thread: the cache */
+    uint64_t submitted;  /* sent to the resolver's threads */
+    uint64_t delivered;  /* answers evq_poll_wait collected */
+    uint64_t cancelled;  /* lookups of streams closed (or timed out) while resolving */
+    uint64_t dropped;    /* answers a worker threw away: cancelled while running, or shut down */
+    size_t running_peak; /* the most lookups running at once */
+    size_t live;         /* lookups held now: queued, running, or answered and not collected */
+    size_t workers;      /* resolver threads started */
+} evq_lookup_stats;
+
+void evq_poll_get_lookup_stats(evq_poll *poll, evq_lookup_stats *out);
 
 #endif

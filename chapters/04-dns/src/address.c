@@ -1,6 +1,8 @@
 /* address.c - the address list: the library's own copy of a lookup's
  * answer, which a cache can keep and a connect can walk. */
-#include "evq_resolve.h"
+#include "evq.h"
+
+#include "evq_net.h" /* AF_INET, struct sockaddr_in6 */
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,7 @@ int evq_address_list_add(evq_address_list *list, const struct sockaddr *address,
     }
     evq_address *item = &list->items[list->count++];
     memset(item, 0, sizeof *item);
-    memcpy(&item->addr, address, need);
+    memcpy(item->bytes, address, need); /* evq.h keeps the bytes, opaque */
     item->length = (uint32_t)need;
     return 0;
 }

@@ -27,10 +27,13 @@
  * all), or a WSARecv into the read buffer (the first bytes land without a
  * copy, and a buffer is pinned while the stream waits).
  *
+ * Connects: ConnectEx, on a new socket per address (bound first, tied to
+ * the port), is one more overlapped operation; WRITABLE means it is over.
+ *
  * The seam between the two files, and nothing else:
  *   poll_iocp.c -> tcp_win.c: iocp_completed, iocp_start_receive,
  *                             iocp_post_accepts
- *   tcp_win.c -> poll_iocp.c: iocp_started
+ *   tcp_win.c -> poll_iocp.c: iocp_started, iocp_associate
  */
 #ifndef EVQ_IOCP_H
 #define EVQ_IOCP_H
@@ -52,7 +55,7 @@
  * stream is armed for something that holds already (a queue with no send
  * in flight is WRITABLE at once), so that the wait reports it in the
  * port's order, as a kernel would queue it. */
-enum iocp_op_kind { IOCP_RECEIVE, IOCP_SEND, IOCP_ACCEPT, IOCP_CHECK };
+enum iocp_op_kind { IOCP_RECEIVE, IOCP_SEND, IOCP_ACCEPT, IOCP_CONNECT, IOCP_CHECK };
 
 /* ANCHOR: op */
 /* One overlapped operation. The kernel gets &op->overlapped and hands the
@@ -85,7 +88,8 @@ struct sys_stream {
     struct sys_poll *poll; /* the port this socket is tied to */
     unsigned armed;        /* the emulated one-shot arming: what may still give an event */
     size_t in_flight;      /* this stream's operations the kernel owns now */
-    struct iocp_op receive, send, check;
+    struct iocp_op receive, send, connect, check;
+    int connect_status; /* the last ConnectEx's outcome, once it has come back */
     /* "This array must remain valid for the duration of the send": the
      * WSABUFs live here, not on the stack of the function that posts. */
     WSABUF receive_buffer;
@@ -109,6 +113,9 @@ struct sys_stream {
 /* poll_iocp.c: count an operation the kernel has accepted (it will come
  * back through the port, even if it failed or was cancelled). */
 void iocp_started(struct iocp_op *op);
+/* poll_iocp.c: tie the stream's socket to the queue's port, for good, with
+ * the stream as the key of its completions. */
+int iocp_associate(struct sys_stream *stream);
 
 /* tcp_win.c */
 /* A dequeued completion: update the buffers from what the kernel did. */

@@ -2,16 +2,23 @@
  * kernel is armed for and what the caller is told, the fair ready list, the
  * wait loop (deadline, interruptions, shutdown), the pause of a listener at
  * the descriptor limit, and the list of streams a queue must let go of when
- * it is closed. It never mentions an operating system: the backend behind
- * sys.h does. The stream's own rules (buffers, flush, FIN) are stream.c's.
+ * it is closed. Chapter 4 adds the resolver's answers, collected after its
+ * wake-up, and the streams' deadlines. It never mentions an operating
+ * system: the backend behind sys.h does. The stream's own rules (buffers,
+ * flush, FIN) are stream.c's, the connect's are connect.c's.
  */
 #include "sys.h"
 #include "evq_testing.h"
 
+#include "deadline.h"
+#include "resolver.h"
+
 #include "evq_clock.h"
 #include "evq_thread.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* How long a listener rests after accept() met the descriptor limit (see
  * poll_pause_accepting). */
@@ -29,6 +36,13 @@ struct evq_poll {
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
+    struct resolver *resolver;      /* name lookups, on threads of its own */
+    struct deadline_heap deadlines; /* the streams' deadlines, nearest first */
+    /* Why the kernel's waker fired: each sender sets its flag, then wakes
+     * the kernel. A resolver's answer is the queue's business; only
+     * evq_poll_wake may end a wait with *n == 0. */
+    atomic_bool lookups_finished;
+    atomic_bool wake_requested;
     /* The only state another thread touches (shutdown and close): */
     evq_mutex lock;
     evq_cond waiter_left;
@@ -49,34 +63,110 @@ bool poll_is_closed(evq_poll *poll)
     return closed;
 }
 
-int evq_poll_open(evq_poll **out)
+void evq_poll_get_default_options(evq_poll_options *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    out->resolver_threads = RESOLVER_DEFAULT_THREADS;
+    out->resolver_queue = 1024;
+    out->cache_entries = 256;
+    out->cache_max_age_ms = 30000;      /* as OpenJDK's InetAddress cache */
+    out->cache_negative_age_ms = 10000; /* as Java's networkaddress.cache.negative.ttl */
+    out->resolve = evq_resolve_system;
+}
+
+/* The queue's clock, for the resolver's cache: read on the loop's thread,
+ * so that a test's evq_poll_set_clock moves the cache's ages too. */
+static uint64_t poll_clock_now(void *context)
+{
+    evq_poll *poll = context;
+    return evq_clock_read(&poll->clock);
+}
+
+/* ANCHOR: notify */
+/* The resolver's notify, on a worker thread, once an answer waits on its
+ * finished list: say why, then wake the kernel. The flag comes first, so
+ * that the wait the wake-up ends finds it set. */
+static void lookups_finished(void *context)
+{
+    evq_poll *poll = context;
+    atomic_store(&poll->lookups_finished, true);
+    sys_poll_wake(poll->sys); /* a failure leaves the answer for the next wake-up */
+}
+/* ANCHOR_END: notify */
+
+static int open_resolver(evq_poll *poll, const evq_poll_options *options)
+{
+    resolver_config config;
+    resolver_config_default(&config);
+    config.threads = options->resolver_threads;
+    config.max_pending = options->resolver_queue;
+    config.resolve = options->resolve;
+    config.resolve_context = options->resolve_context;
+    config.notify = lookups_finished;
+    config.notify_context = poll;
+    config.clock = (evq_clock){poll_clock_now, poll};
+    config.cache_entries = options->cache_entries;
+    config.cache_max_age_ns = evq_ms_to_ns(options->cache_max_age_ms);
+    config.negative_max_age_ns = evq_ms_to_ns(options->cache_negative_age_ms);
+    return resolver_open(&config, &poll->resolver);
+}
+
+int evq_poll_open_with_options(evq_poll **out, const evq_poll_options *options)
 {
     if (!out)
         return EVQ_EINVAL;
     *out = NULL;
+    if (!options || options->resolver_threads == 0 ||
+        options->resolver_threads > RESOLVER_MAX_THREADS || options->resolver_queue == 0 ||
+        !options->resolve)
+        return EVQ_EINVAL;
     evq_poll *poll = calloc(1, sizeof *poll);
     if (!poll)
         return EVQ_ENOMEM;
+    poll->clock = evq_clock_system();
+    poll->odd_slot_to_list = true;
+    atomic_init(&poll->lookups_finished, false);
+    atomic_init(&poll->wake_requested, false);
     int rc = evq_mutex_init(&poll->lock);
     if (rc != 0) {
         free(poll);
         return rc;
     }
-    if ((rc = evq_cond_init(&poll->waiter_left)) != 0) {
-        evq_mutex_destroy(&poll->lock);
-        free(poll);
-        return rc;
-    }
-    if ((rc = sys_poll_open(&poll->sys)) != 0) {
-        evq_cond_destroy(&poll->waiter_left);
-        evq_mutex_destroy(&poll->lock);
-        free(poll);
-        return rc;
-    }
-    poll->clock = evq_clock_system();
-    poll->odd_slot_to_list = true;
+    if ((rc = evq_cond_init(&poll->waiter_left)) != 0)
+        goto fail_cond;
+    if ((rc = sys_poll_open(&poll->sys)) != 0)
+        goto fail_sys;
+    if ((rc = open_resolver(poll, options)) != 0) /* no thread yet: the first lookup starts them */
+        goto fail_resolver;
     *out = poll;
     return 0;
+fail_resolver:
+    sys_poll_close(poll->sys);
+fail_sys:
+    evq_cond_destroy(&poll->waiter_left);
+fail_cond:
+    evq_mutex_destroy(&poll->lock);
+    free(poll);
+    return rc;
+}
+
+int evq_poll_open(evq_poll **out)
+{
+    evq_poll_options options;
+    evq_poll_get_default_options(&options);
+    return evq_poll_open_with_options(out, &options);
+}
+
+struct sys_poll *poll_sys(evq_poll *poll)
+{
+    return poll->sys;
+}
+
+struct resolver *poll_resolver(evq_poll *poll)
+{
+    return poll->resolver;
 }
 
 /* ---- the ready list ---- */
@@ -119,9 +209,14 @@ static void ready_list_remove(evq_tcp *tcp)
 /* The kernel watches for what the caller armed, plus WRITABLE while output
  * waits - whether or not the caller registered the stream at all: the
  * queue must drain by itself. A listener resting at the descriptor limit is
- * not watched until its pause is over. */
+ * not watched until its pause is over. A connecting socket is watched for
+ * the connect's outcome only (WRITABLE), whatever the caller armed: the
+ * caller hears of nothing else until it is connected. A stream that has no
+ * socket (resolving, failed) is not in the kernel at all. */
 static unsigned kernel_interests(const evq_tcp *tcp)
 {
+    if (tcp->connect_phase != CONNECT_DONE)
+        return tcp->connect_phase == CONNECT_CONNECTING ? EVQ_WRITABLE : 0;
     unsigned wanted = tcp->caller_armed;
     if (stream_output_pending(tcp))
         wanted |= EVQ_WRITABLE;
@@ -130,23 +225,41 @@ static unsigned kernel_interests(const evq_tcp *tcp)
     return wanted;
 }
 
+/* What the stream is ready for that no kernel can report, among what the
+ * caller armed: bytes in the read buffer (or the end) for READABLE; a
+ * connect that failed - there is no socket left to report it - for
+ * anything; and a deadline that passed. */
+static uint32_t own_readiness(const evq_tcp *tcp)
+{
+    if (tcp->caller_armed == 0)
+        return 0;
+    uint32_t ready = 0;
+    if (tcp->caller_armed & EVQ_READABLE)
+        ready |= stream_read_readiness(tcp);
+    if (tcp->connect_phase == CONNECT_FAILED)
+        ready |= EVQ_ERR | EVQ_HUP | tcp->caller_armed;
+    if (tcp->timeout_pending)
+        ready |= EVQ_TIMEOUT;
+    return ready;
+}
+
 /* Bring the kernel in line, with a system call only when something changed
  * (or when `look_again` asks the kernel to look at the socket anew).
- * Bytes already in the read buffer are invisible to the kernel: a stream
- * armed READABLE with some the caller has not seen goes on the ready list,
- * which the wait reports without another receive. */
+ * What the kernel cannot see - bytes already in the read buffer, a failed
+ * connect, a deadline - puts a stream armed for it on the ready list,
+ * which the wait reports without another system call. */
 static int arm_kernel(evq_tcp *tcp, bool look_again)
 {
     unsigned wanted = kernel_interests(tcp);
     int rc = 0;
-    if (wanted != tcp->kernel_armed || look_again) {
+    if ((wanted != tcp->kernel_armed || look_again) && tcp->socket != EVQ_INVALID_SOCKET) {
         rc = sys_arm(tcp->poll->sys, tcp, wanted);
         /* After a failure the kernel's arming is unknown: call it nothing,
          * so that the next update tries again (an extra kernel event is
          * harmless: deliver() tells the caller only what it armed). */
         tcp->kernel_armed = rc == 0 ? wanted : 0;
     }
-    if ((tcp->caller_armed & EVQ_READABLE) && stream_read_readiness(tcp) != 0)
+    if (own_readiness(tcp) != 0)
         ready_list_add(tcp);
     return rc;
 }
@@ -179,9 +292,14 @@ static uint32_t caller_readiness(evq_tcp *tcp, uint32_t kernel_ready)
 }
 
 /* The caller is told: its arming is used up (one-shot), and the stream
- * leaves the ready list. */
+ * leaves the ready list. A deadline that passed rides on whatever event
+ * comes first, and is told once. */
 static void tell(evq_tcp *tcp, evq_event *event, uint32_t ready)
 {
+    if (tcp->timeout_pending) {
+        ready |= EVQ_TIMEOUT;
+        tcp->timeout_pending = false;
+    }
     event->token = tcp->token;
     event->ready = ready;
     tcp->caller_armed = 0;
@@ -203,6 +321,16 @@ static size_t deliver(evq_poll *poll, size_t got, evq_event *events)
         tcp->kernel_armed = 0;
         if (poll->kernel_events[i].error != 0)
             tcp->event_error = poll->kernel_events[i].error;
+        if (tcp->connect_phase == CONNECT_CONNECTING) {
+            /* The connect's outcome: connected, or on to the next address
+             * (a new socket to arm), or failed (the ready list tells). */
+            connect_kernel_event(tcp);
+            if (tcp->connect_phase != CONNECT_DONE) {
+                poll_update_kernel(tcp);
+                continue;
+            }
+            kernel_ready = EVQ_WRITABLE; /* connected: writable, and queued bytes may go */
+        }
         if ((kernel_ready & (EVQ_WRITABLE | EVQ_ERR | EVQ_HUP)) && stream_output_pending(tcp))
             stream_flush(tcp); /* a failure is kept, and told below */
         uint32_t ready = caller_readiness(tcp, kernel_ready);
@@ -228,9 +356,9 @@ static size_t deliver_ready_list(evq_poll *poll, evq_event *events, size_t room)
     while (poll->ready_head && out < room) {
         evq_tcp *tcp = poll->ready_head;
         ready_list_remove(tcp);
-        if (!(tcp->caller_armed & EVQ_READABLE))
+        if (tcp->caller_armed == 0)
             continue; /* disarmed since */
-        uint32_t ready = stream_read_readiness(tcp);
+        uint32_t ready = own_readiness(tcp);
         if (ready == 0) {
             arm_kernel(tcp, true);
             continue;
@@ -301,6 +429,63 @@ static void unpause(evq_tcp *tcp)
     tcp->accept_resume_at = 0;
 }
 
+/* ---- deadlines and answers ---- */
+
+/* ANCHOR: deadlines */
+/* Deadlines that have passed: the stream is told EVQ_TIMEOUT as soon as it
+ * is armed (the ready list), and a connect still under way gives up now.
+ * Returns timeout_ms cut down to the nearest deadline still ahead, so that
+ * the wait wakes up for it - and for nothing sooner. */
+static int pass_deadlines(evq_poll *poll, int timeout_ms)
+{
+    uint64_t now = evq_clock_read(&poll->clock);
+    evq_tcp *tcp;
+    while ((tcp = deadline_pop_passed(&poll->deadlines, now)) != NULL) {
+        tcp->timeout_pending = true;
+        if (tcp->connect_phase == CONNECT_RESOLVING || tcp->connect_phase == CONNECT_CONNECTING)
+            connect_give_up(tcp, EVQ_ETIMEDOUT);
+        if (own_readiness(tcp) != 0)
+            ready_list_add(tcp);
+    }
+    uint64_t next = deadline_next(&poll->deadlines);
+    if (next != UINT64_MAX) {
+        int left = evq_remaining_ms(next, now); /* rounded up: never a busy 0 ms */
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = left;
+    }
+    return timeout_ms;
+}
+/* ANCHOR_END: deadlines */
+
+/* ANCHOR: collect */
+/* Each answer goes to the stream that asked, which starts connecting (or
+ * fails). The resolver notified because its finished list had been empty;
+ * answers that landed after that one rode on the same notify, so collect
+ * until a call returns fewer than it was asked for. */
+static void collect_lookups(evq_poll *poll)
+{
+    enum { BATCH = 16 };
+    resolver_result results[BATCH];
+    size_t got;
+    do {
+        got = resolver_collect(poll->resolver, results, BATCH);
+        for (size_t i = 0; i < got; i++)
+            connect_resolved(results[i].owner, results[i].status, &results[i].addresses);
+    } while (got == BATCH);
+}
+
+/* The kernel's waker fired: for the resolver (answers to collect), for the
+ * caller (evq_poll_wake), or both - each sender set its flag first.
+ * Returns whether the caller's wait must end: only evq_poll_wake's may,
+ * and then with *n == 0. */
+static bool take_wake_ups(evq_poll *poll)
+{
+    if (atomic_exchange(&poll->lookups_finished, false))
+        collect_lookups(poll);
+    return atomic_exchange(&poll->wake_requested, false);
+}
+/* ANCHOR_END: collect */
+
 /* ---- the wait ---- */
 
 /* ANCHOR: fairness */
@@ -318,6 +503,7 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
 {
     *n = 0;
     *woken = false;
+    timeout_ms = pass_deadlines(poll, timeout_ms);
     if (poll->paused)
         timeout_ms = resume_accepting(poll, timeout_ms);
     size_t out = 0;
@@ -337,12 +523,17 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
         rc = poll->wait_hook(poll->wait_hook_context, &timeout_ms);
     if (room > 0 && rc == 0) {
         size_t got = 0;
-        rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, woken);
+        bool kernel_woken = false;
+        rc = sys_poll_wait(poll->sys, poll->kernel_events, room, timeout_ms, &got, &kernel_woken);
         if (rc == 0)
             out += deliver(poll, got, events + out);
+        if (kernel_woken)
+            *woken = take_wake_ups(poll);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        pass_deadlines(poll, -1); /* those that passed while it slept */
         out += deliver_ready_list(poll, events + out, capacity - out);
+    }
     *n = out;
     /* Events taken from the list are the caller's now (their arming is
      * used up): return them; a kernel error comes back at the next wait. */
@@ -356,7 +547,8 @@ static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int t
  * LEFT: retrying with the whole timeout would let a steady stream of signals
  * keep the wait from ever timing out. A kernel wait that returns early with
  * nothing for the caller (a flush of a write queue; IOCP dequeues
- * completions that are not events) goes back to sleep for the rest of the
+ * completions that are not events; the resolver's wake-up; a stream's
+ * deadline that found it disarmed) goes back to sleep for the rest of the
  * time, too. */
 static int wait_until_deadline(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                                size_t *n)
@@ -419,6 +611,7 @@ int evq_poll_wake(evq_poll *poll)
         return EVQ_EINVAL;
     if (poll_is_closed(poll))
         return EVQ_ECLOSED;
+    atomic_store(&poll->wake_requested, true); /* before the kernel's wake: see take_wake_ups */
     return sys_poll_wake(poll->sys);
 }
 
@@ -434,6 +627,7 @@ int evq_poll_shutdown(evq_poll *poll)
      * returns at once too. */
     int rc = !was_closed && poll->waiting ? sys_poll_wake(poll->sys) : 0;
     evq_mutex_unlock(&poll->lock);
+    resolver_shutdown(poll->resolver); /* queued lookups never run; running ones are dropped */
     return rc;
 }
 
@@ -449,11 +643,18 @@ void evq_poll_close(evq_poll *poll)
     while (poll->waiting)
         evq_cond_wait(&poll->waiter_left, &poll->lock);
     evq_mutex_unlock(&poll->lock);
+    /* The resolver's workers call lookups_finished, which wakes the kernel:
+     * they must all have left before the backend goes. A worker inside a
+     * lookup is waited for (getaddrinfo cannot be interrupted); every
+     * request still held is freed. */
+    resolver_close(poll->resolver);
+    deadline_heap_free(&poll->deadlines);
 
     /* The streams belong to the caller, who closes them later: cut them
      * loose so that they never reach for this memory again. */
     while (poll->streams) {
         evq_tcp *tcp = poll->streams;
+        tcp->lookup = NULL; /* freed by resolver_close */
         ready_list_remove(tcp);
         unpause(tcp);
         sys_stream_detach(poll->sys, tcp); /* armed by the caller, or for its write queue */
@@ -496,6 +697,10 @@ void poll_close_stream(evq_tcp *tcp)
         ready_list_remove(tcp);
         if (tcp->accept_resume_at != 0)
             unpause(tcp);
+        if (tcp->lookup) /* still resolving: nothing will come back for it */
+            resolver_cancel(tcp->lookup);
+        tcp->lookup = NULL;
+        deadline_clear(&poll->deadlines, tcp);
         if (tcp->prev)
             tcp->prev->next = tcp->next;
         else
@@ -575,6 +780,27 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
     return poll_update_kernel(tcp); /* the write queue may still need WRITABLE */
 }
 
+/* ---- deadlines ---- */
+
+/* ANCHOR: set_deadline */
+int evq_tcp_set_deadline(evq_tcp *tcp, int timeout_ms)
+{
+    if (!tcp || timeout_ms < -1)
+        return EVQ_EINVAL;
+    evq_poll *poll = tcp->poll;
+    if (!poll || poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    tcp->timeout_pending = false; /* a new deadline: the old one's passing is forgotten */
+    if (timeout_ms < 0) {
+        deadline_clear(&poll->deadlines, tcp);
+        return 0;
+    }
+    uint64_t now = evq_clock_read(&poll->clock);
+    return deadline_set(&poll->deadlines, tcp,
+                        evq_sat_add(now, evq_ms_to_ns((uint64_t)timeout_ms)));
+}
+/* ANCHOR_END: set_deadline */
+
 /* ---- test hooks (evq_testing.h) ---- */
 
 void evq_poll_set_wait_hook(evq_poll *poll, evq_wait_hook hook, void *context)
@@ -589,6 +815,26 @@ void evq_poll_set_clock(evq_poll *poll, evq_clock clock)
 {
     if (poll && clock.now_ns)
         poll->clock = clock;
+}
+
+void evq_poll_get_lookup_stats(evq_poll *poll, evq_lookup_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!poll)
+        return;
+    resolver_stats stats;
+    resolver_stats_get(poll->resolver, &stats);
+    out->numeric = stats.numeric;
+    out->cache_hits = stats.cache_hits;
+    out->submitted = stats.submitted;
+    out->delivered = stats.delivered;
+    out->cancelled = stats.cancelled;
+    out->dropped = stats.dropped;
+    out->running_peak = stats.running_peak;
+    out->live = stats.live;
+    out->workers = stats.workers;
 }
 
 size_t evq_poll_retired_streams(const evq_poll *poll)

@@ -199,11 +199,24 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 {
     if (sys && tcp->sys)
-        remove_from_set(sys, tcp); /* before close(): see poll_close_stream */
-    evq_socket_close(tcp->socket); /* never retried: see evq_net.h */
+        remove_from_set(sys, tcp);         /* before close(): see poll_close_stream */
+    if (tcp->socket != EVQ_INVALID_SOCKET) /* none while resolving, or after a failed connect */
+        evq_socket_close(tcp->socket);     /* never retried: see evq_net.h */
     free(tcp->sys);
     tcp->sys = NULL;
 }
+
+/* ANCHOR: abandon */
+/* The next address gets a new descriptor, quite possibly with the same
+ * number: the old one leaves the epoll set before it is closed, and the
+ * stream is out of the set until the new one is armed (EPOLL_CTL_ADD). */
+void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
+{
+    remove_from_set(sys, tcp);
+    evq_socket_close(tcp->socket); /* close() on a connecting socket cancels the connect */
+    tcp->socket = EVQ_INVALID_SOCKET;
+}
+/* ANCHOR_END: abandon */
 
 size_t sys_poll_retired(const struct sys_poll *sys)
 {

@@ -75,18 +75,29 @@ int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
     stream->poll = sys;
     op_init(&stream->receive, stream, IOCP_RECEIVE);
     op_init(&stream->send, stream, IOCP_SEND);
+    op_init(&stream->connect, stream, IOCP_CONNECT);
     op_init(&stream->check, stream, IOCP_CHECK);
-    /* A handle is tied to one port for its whole life (there is no way to
-     * untie it): that is why a stream belongs to the queue it was made
-     * on. FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is deliberately NOT set: an
-     * operation that finishes at once still comes back through the port, so
-     * there is exactly one place where the kernel returns an OVERLAPPED. */
-    if (!CreateIoCompletionPort((HANDLE)tcp->socket, sys->port, (ULONG_PTR)stream, 0)) {
-        int rc = evq_error_from_win32(GetLastError());
-        free(stream);
-        return rc;
-    }
     tcp->sys = stream;
+    /* A connecting stream has no socket yet: each one it tries is tied to
+     * the port when it is made (tcp_win.c, sys_connect_start). */
+    int rc = tcp->socket != INVALID_SOCKET ? iocp_associate(stream) : 0;
+    if (rc != 0) {
+        tcp->sys = NULL;
+        free(stream);
+    }
+    return rc;
+}
+
+/* A handle is tied to one port for its whole life (there is no way to
+ * untie it): that is why a stream belongs to the queue it was made on.
+ * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is deliberately NOT set: an
+ * operation that finishes at once still comes back through the port, so
+ * there is exactly one place where the kernel returns an OVERLAPPED. */
+int iocp_associate(struct sys_stream *stream)
+{
+    HANDLE socket = (HANDLE)stream->tcp->socket;
+    if (!CreateIoCompletionPort(socket, stream->poll->port, (ULONG_PTR)stream, 0))
+        return evq_error_from_win32(GetLastError());
     return 0;
 }
 
@@ -146,9 +157,26 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
     /* The queue is closing: cancel, and let sys_poll_close collect the
      * cancelled completions before the port goes. */
     tcp->sys->armed = 0;
-    if (iocp_busy(tcp->sys))
+    if (iocp_busy(tcp->sys) && tcp->socket != INVALID_SOCKET)
         CancelIoEx((HANDLE)tcp->socket, NULL);
 }
+
+/* ANCHOR: abandon */
+/* A ConnectEx still in flight (the deadline passed) is cancelled and its
+ * socket closed; the OVERLAPPED stays the kernel's until its completion,
+ * ERROR_OPERATION_ABORTED, is dequeued - the stream keeps it until then
+ * (and sys_stream_close retires it if the stream is closed first). */
+void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
+{
+    (void)sys;
+    struct sys_stream *stream = tcp->sys;
+    if (stream->connect.in_flight)
+        CancelIoEx((HANDLE)tcp->socket, &stream->connect.overlapped);
+    closesocket(tcp->socket);
+    tcp->socket = INVALID_SOCKET;
+    stream->armed = 0;
+}
+/* ANCHOR_END: abandon */
 
 /* ANCHOR: retire */
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
@@ -161,8 +189,10 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
          * kernel may still touch (stream.c frees what is left in the
          * evq_tcp), and the queue frees it all when the last completion is
          * dequeued. */
-        CancelIoEx((HANDLE)tcp->socket, NULL);
-        closesocket(tcp->socket);
+        if (tcp->socket != INVALID_SOCKET) { /* a cancelled ConnectEx's socket is gone already */
+            CancelIoEx((HANDLE)tcp->socket, NULL);
+            closesocket(tcp->socket);
+        }
         if (stream->receive.in_flight && stream->receive.lent > 0) {
             stream->kept_read = tcp->read_buf;
             memset(&tcp->read_buf, 0, sizeof tcp->read_buf);
@@ -182,7 +212,8 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
          * sys_poll_close); leaking is the only safe thing left. */
         return;
     }
-    closesocket(tcp->socket);
+    if (tcp->socket != INVALID_SOCKET) /* none while resolving, or after a failed connect */
+        closesocket(tcp->socket);
     if (stream)
         stream_free(stream);
 }
@@ -213,8 +244,9 @@ static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
     } else if (armed & EVQ_READABLE) {
         ready |= stream_read_readiness(tcp); /* bytes not yet seen, or the end */
     }
-    /* The kernel's WRITABLE: no send in flight, so a flush can hand it more. */
-    if ((armed & EVQ_WRITABLE) && !stream->send.in_flight)
+    /* The kernel's WRITABLE: no send in flight, so a flush can hand it more
+     * (and no ConnectEx: its completion is the connect's WRITABLE). */
+    if ((armed & EVQ_WRITABLE) && !stream->send.in_flight && !stream->connect.in_flight)
         ready |= tcp->write_status != 0 ? EVQ_WRITABLE | EVQ_ERR : EVQ_WRITABLE;
     return ready;
 }

@@ -191,11 +191,25 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 {
     if (sys && tcp->sys)
-        arm(sys, tcp, 0);          /* before close(): see poll_close_stream */
-    evq_socket_close(tcp->socket); /* never retried: see evq_net.h */
+        arm(sys, tcp, 0);                  /* before close(): see poll_close_stream */
+    if (tcp->socket != EVQ_INVALID_SOCKET) /* none while resolving, or after a failed connect */
+        evq_socket_close(tcp->socket);     /* never retried: see evq_net.h */
     free(tcp->sys);
     tcp->sys = NULL;
 }
+
+/* ANCHOR: abandon */
+/* The next address gets a new descriptor, quite possibly with the same
+ * number: the old one's knotes are deleted before it is closed (kqueue
+ * implementations differ on whether close() drops them), so that none of
+ * them can fire for the new socket. */
+void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
+{
+    arm(sys, tcp, 0);
+    evq_socket_close(tcp->socket); /* close() on a connecting socket cancels the connect */
+    tcp->socket = EVQ_INVALID_SOCKET;
+}
+/* ANCHOR_END: abandon */
 
 /* ANCHOR: translate */
 /* One knote's report to the library's readiness. EV_EOF: the peer closed its

@@ -1,10 +1,13 @@
 /* resolve_win.c - the system's resolver on Windows: GetAddrInfoW(), copied
- * into an address list. It blocks; the pool calls it on its workers.
+ * into an address list. It blocks; the pool calls it on its workers. With
+ * AI_NUMERICHOST it only parses, and the loop's thread may call it.
  *
  * The wide-character call, because names are UTF-8 everywhere in the
  * library and getaddrinfo() (the ANSI one) would read them in the system's
  * code page: a name with a non-ASCII letter would be another name. */
-#include "evq_resolve.h"
+#include "resolver.h"
+
+#include "evq_net.h"
 
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -44,9 +47,8 @@ static void port_to_utf16(uint16_t port, wchar_t service[8])
 }
 
 /* ANCHOR: getaddrinfow */
-int evq_resolve_system(const char *host, uint16_t port, evq_address_list *out, void *context)
+static int lookup(const char *host, uint16_t port, int flags, evq_address_list *out)
 {
-    (void)context;
     int rc = evq_net_init(); /* WSAStartup, once per process */
     if (rc != 0)
         return rc;
@@ -60,9 +62,9 @@ int evq_resolve_system(const char *host, uint16_t port, evq_address_list *out, v
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | flags;
     ADDRINFOW *list = NULL;
-    int error = GetAddrInfoW(name, service, &hints, &list); /* blocks: we are on a worker */
+    int error = GetAddrInfoW(name, service, &hints, &list); /* blocks, unless numeric */
     free(name);
     if (error != 0)
         return evq_error_from_wsa(error); /* it returns a Winsock code, EAI_* being WSA ones */
@@ -75,3 +77,14 @@ int evq_resolve_system(const char *host, uint16_t port, evq_address_list *out, v
     return rc;
 }
 /* ANCHOR_END: getaddrinfow */
+
+int evq_resolve_system(const char *host, uint16_t port, evq_address_list *out, void *context)
+{
+    (void)context;
+    return lookup(host, port, 0, out); /* on a worker: this may take seconds */
+}
+
+int resolve_numeric(const char *host, uint16_t port, evq_address_list *out)
+{
+    return lookup(host, port, AI_NUMERICHOST, out); /* a name is WSAHOST_NOT_FOUND, at once */
+}

@@ -47,7 +47,7 @@ struct resolver {
     evq_thread *threads;
     unsigned started;
     resolver_cache cache;
-    uint64_t cache_hits;
+    uint64_t numeric, cache_hits;
 };
 
 /* ---- lists ---- */
@@ -128,9 +128,9 @@ int resolver_open(const resolver_config *config, resolver **out)
 /* ---- the workers ---- */
 
 /* The resolve function, with its contract enforced: 0 means addresses. */
-static int run_lookup(resolver *r, const resolver_request *request, evq_address_list *found)
+static int run_lookup(resolver *r, const char *host, uint16_t port, evq_address_list *found)
 {
-    int status = r->config.resolve(request->host, request->port, found, r->config.resolve_context);
+    int status = r->config.resolve(host, port, found, r->config.resolve_context);
     if (status == 0 && found->count == 0)
         status = EVQ_EAI_NONAME;
     else if (status > 0)
@@ -184,7 +184,7 @@ static void worker_main(void *arg)
         evq_mutex_unlock(&r->lock);
 
         evq_address_list found = {0};
-        int status = run_lookup(r, request, &found); /* may block for seconds */
+        int status = run_lookup(r, request->host, request->port, &found); /* may take seconds */
 
         evq_mutex_lock(&r->lock);
         r->running--;
@@ -257,6 +257,36 @@ static int enqueue(resolver *r, const char *host, size_t length, uint16_t port, 
     return 0;
 }
 
+/* A numeric host, or a fresh cache entry: *status and *out, and true. */
+static bool answer_inline(resolver *r, const char *host, uint16_t port, int *status,
+                          evq_address_list *out)
+{
+    if (resolve_numeric(host, port, out) == 0) {
+        *status = 0;
+        r->numeric++;
+        return true;
+    }
+    evq_address_list_free(out); /* anything it added before it found a name */
+    uint64_t now = r->cache.capacity ? evq_clock_read(&r->config.clock) : 0;
+    if (!resolver_cache_get(&r->cache, host, port, now, status, out))
+        return false;
+    r->cache_hits++;
+    return true;
+}
+
+/* Keep an answer (0) or "no such name" (EVQ_EAI_NONAME) for its age;
+ * anything else is not an answer and is never kept. */
+static void remember(resolver *r, const char *host, uint16_t port, int status,
+                     const evq_address_list *addresses, uint64_t now)
+{
+    if (status == 0 && r->config.cache_max_age_ns > 0)
+        resolver_cache_put(&r->cache, host, port, 0, addresses,
+                           evq_sat_add(now, r->config.cache_max_age_ns));
+    else if (status == EVQ_EAI_NONAME && r->config.negative_max_age_ns > 0)
+        resolver_cache_put(&r->cache, host, port, EVQ_EAI_NONAME, addresses,
+                           evq_sat_add(now, r->config.negative_max_age_ns));
+}
+
 /* ANCHOR: submit */
 int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
                     resolver_result *answer, resolver_request **request)
@@ -273,12 +303,11 @@ int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
     if (is_closing(r))
         return EVQ_ECLOSED;
 
-    /* A fresh answer in the cache costs a hash lookup and a copy: answer it
-     * here, on the loop's thread, without a request or a thread hop. */
-    uint64_t now = r->cache.capacity ? evq_clock_read(&r->config.clock) : 0;
-    if (resolver_cache_get(&r->cache, host, port, now, &answer->status, &answer->addresses)) {
+    /* A numeric address is parsed, and a fresh answer in the cache costs a
+     * hash lookup and a copy: answer them here, on the loop's thread,
+     * without a request or a thread hop. */
+    if (answer_inline(r, host, port, &answer->status, &answer->addresses)) {
         answer->owner = owner;
-        r->cache_hits++;
         return 0;
     }
     int rc = start_workers(r);
@@ -287,6 +316,19 @@ int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
     return rc == 0 ? EVQ_EINPROGRESS : rc;
 }
 /* ANCHOR_END: submit */
+
+int resolver_lookup_now(resolver *r, const char *host, uint16_t port, evq_address_list *out)
+{
+    if (!r || !host || !out || strlen(host) == 0 || strlen(host) > RESOLVER_MAX_HOST)
+        return EVQ_EINVAL;
+    int status = 0;
+    if (answer_inline(r, host, port, &status, out))
+        return status;
+    status = run_lookup(r, host, port, out); /* blocks this thread: see resolver.h */
+    uint64_t now = r->cache.capacity ? evq_clock_read(&r->config.clock) : 0;
+    remember(r, host, port, status, out, now);
+    return status;
+}
 
 /* ANCHOR: collect */
 size_t resolver_collect(resolver *r, resolver_result *results, size_t capacity)
@@ -313,13 +355,7 @@ size_t resolver_collect(resolver *r, resolver_result *results, size_t capacity)
     for (size_t i = 0; i < n; i++) {
         resolver_request *request = taken;
         taken = request->next;
-        if (request->status == 0 && r->config.cache_max_age_ns > 0)
-            resolver_cache_put(&r->cache, request->host, request->port, 0, &request->addresses,
-                               evq_sat_add(now, r->config.cache_max_age_ns));
-        else if (request->status == EVQ_EAI_NONAME && r->config.negative_max_age_ns > 0)
-            resolver_cache_put(&r->cache, request->host, request->port, EVQ_EAI_NONAME,
-                               &request->addresses,
-                               evq_sat_add(now, r->config.negative_max_age_ns));
+        remember(r, request->host, request->port, request->status, &request->addresses, now);
         results[i].owner = request->owner;
         results[i].status = request->status;
         results[i].addresses = request->addresses; /* moved: the caller's now */
@@ -411,5 +447,6 @@ void resolver_stats_get(resolver *r, resolver_stats *out)
     out->notified = r->notified;
     evq_mutex_unlock(&r->lock);
     out->cache_entries = r->cache.count;
+    out->numeric = r->numeric;
     out->cache_hits = r->cache_hits;
 }

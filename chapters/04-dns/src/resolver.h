@@ -48,8 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "evq.h"
 #include "evq_clock.h"
-#include "evq_resolve.h"
 
 #define RESOLVER_DEFAULT_THREADS 4 /* as libuv's UV_THREADPOOL_SIZE */
 #define RESOLVER_MAX_THREADS     64
@@ -103,9 +103,10 @@ typedef struct resolver_result {
 } resolver_result;
 
 /* Look host:port up.
- * - 0: answered now, from the cache: *answer holds it (status 0 with
- *   addresses, or EVQ_EAI_NONAME remembered); *request is NULL. No thread
- *   was involved and no notify() will come for it.
+ * - 0: answered now, on this thread: a numeric address (parsed, see
+ *   resolve_numeric) or a fresh cache entry. *answer holds it (status 0
+ *   with addresses, or EVQ_EAI_NONAME remembered); *request is NULL. No
+ *   thread was involved and no notify() will come for it.
  * - EVQ_EINPROGRESS: queued; *request is its handle, and its result comes
  *   later from resolver_collect (or never, if it is cancelled).
  * - EVQ_EFULL: max_pending lookups are pending; nothing was queued.
@@ -114,6 +115,12 @@ typedef struct resolver_result {
  *   kept the first worker from starting. */
 int resolver_submit(resolver *r, const char *host, uint16_t port, void *owner,
                     resolver_result *answer, resolver_request **request);
+
+/* host:port now, on this thread: a numeric address, a fresh cache entry,
+ * or else the resolve function called here - which may block. For a server
+ * resolving its own address before its loop runs (evq_tcp_listen). 0 with
+ * *out filled (the caller's to free), or the lookup's code. */
+int resolver_lookup_now(resolver *r, const char *host, uint16_t port, evq_address_list *out);
 
 /* Move up to `capacity` finished lookups into results[], oldest first, and
  * return how many. Each one's request is over: its handle is dead. Answers
@@ -153,7 +160,8 @@ typedef struct resolver_stats {
     size_t workers;       /* threads started */
     size_t cache_entries; /* names in the cache */
     uint64_t submitted;   /* lookups that went to the pool */
-    uint64_t cache_hits;  /* lookups answered inline */
+    uint64_t numeric;     /* lookups answered inline: a numeric address */
+    uint64_t cache_hits;  /* lookups answered inline: the cache */
     uint64_t resolved;    /* calls of the resolve function that returned */
     uint64_t delivered;   /* results handed out by resolver_collect */
     uint64_t cancelled;   /* requests ended by resolver_cancel */
@@ -163,5 +171,10 @@ typedef struct resolver_stats {
 /* ANCHOR_END: stats */
 
 void resolver_stats_get(resolver *r, resolver_stats *out);
+
+/* resolve_posix.c / resolve_win.c: host as a numeric IPv4 or IPv6 address,
+ * parsed (getaddrinfo with AI_NUMERICHOST: no file, no network, no wait),
+ * so that the loop's thread may call it; non-zero if host is a name. */
+int resolve_numeric(const char *host, uint16_t port, evq_address_list *out);
 
 #endif

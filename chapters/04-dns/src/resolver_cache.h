@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evq_resolve.h"
+#include "evq.h"
 
 struct cache_entry;
 

@@ -1,12 +1,14 @@
 /* stream.c - the portable stream: limits and counters, making streams
  * (connect, listen, accept), the read buffer's fill and what a read, a peek
  * and a consume take from it, the write queue, its flush and the FIN after
- * it, and close. The rules live here once; the backend only lends small
- * primitives (sys.h: one recv, one send, one shutdown). What the kernel is
- * armed for, and when the caller hears of it, is poll.c's business.
+ * it, and close. How a connect gets from a name to a socket is connect.c's. The rules live here
+ * once; the backend only lends small primitives (sys.h: one recv, one send, one shutdown). What the
+ * kernel is armed for, and when the caller hears of it, is poll.c's business.
  */
 #include "sys.h"
-#include "resolve.h"
+
+#include "deadline.h"
+#include "resolver.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,7 @@ static evq_tcp *stream_new(void)
     if (!tcp)
         return NULL;
     tcp->socket = EVQ_INVALID_SOCKET;
+    tcp->deadline_slot = DEADLINE_NONE;
     evq_tcp_get_default_limits(&tcp->limits);
     return tcp;
 }
@@ -84,46 +87,48 @@ static int stream_open(evq_poll *poll, evq_tcp *tcp, evq_socket socket, evq_tcp 
 }
 
 /* ANCHOR: connect */
-/* A stream of `poll` on a socket connected to, or listening on, the first
- * address of host:port that works: each is tried in turn, as getaddrinfo()
- * lists them. */
-static int open_stream(evq_poll *poll, const char *host, uint16_t port, bool listening, int backlog,
-                       evq_tcp **out)
-{
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
-    tcp->listener = listening;
-    struct addrinfo *list = NULL;
-    evq_socket socket = EVQ_INVALID_SOCKET;
-    int rc = resolve(host, port, listening, &list); /* blocks: chapter 4 fixes that */
-    for (const struct addrinfo *address = list; address; address = resolve_next(address)) {
-        if (listening)
-            rc = sys_socket_listen(address, backlog, &socket);
-        else
-            rc = sys_socket_connect(address, &socket); /* blocks too: chapter 4 */
-        if (rc == 0)
-            break;
-    }
-    resolve_free(list);
-    if (rc != 0) {
-        free(tcp);
-        return rc;
-    }
-    return stream_open(poll, tcp, socket, out);
-}
-
+/* The stream joins the queue with no socket yet; connect.c looks the name
+ * up and starts connecting - now, for a numeric host or a cached name, or
+ * when the pool's answer comes. Either way this returns at once. */
 int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **out)
 {
     if (out)
         *out = NULL;
     if (!poll || !host || !out || port == 0)
         return EVQ_EINVAL;
-    return open_stream(poll, host, port, false, 0, out);
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
+    int rc = poll_add_stream(poll, tcp);
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    if ((rc = connect_begin(tcp, host, port)) != 0) { /* EVQ_EFULL: no lookup, no stream */
+        evq_tcp_close(tcp);
+        return rc;
+    }
+    *out = tcp;
+    return 0;
 }
 /* ANCHOR_END: connect */
+
+/* A listening socket on the first address of host:port that works, each
+ * tried in turn. The name is resolved on this thread: see evq.h. */
+static int listen_socket(evq_poll *poll, const char *host, uint16_t port, int backlog,
+                         evq_socket *out)
+{
+    evq_address_list addresses = {0};
+    int rc = resolver_lookup_now(poll_resolver(poll), host, port, &addresses);
+    for (size_t i = 0; i < addresses.count; i++) { /* none if the lookup failed */
+        if ((rc = sys_socket_listen(&addresses.items[i], backlog, out)) == 0)
+            break;
+    }
+    evq_address_list_free(&addresses);
+    return rc;
+}
 
 int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog, evq_tcp **out)
 {
@@ -131,8 +136,19 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
         *out = NULL;
     if (!poll || !host || !out)
         return EVQ_EINVAL;
-    int rc = open_stream(poll, host, port, true, backlog > 0 ? backlog : SOMAXCONN, out);
-    if (rc == 0 && (rc = sys_listener_start(*out)) != 0) {
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    evq_tcp *tcp = stream_new();
+    if (!tcp)
+        return EVQ_ENOMEM;
+    tcp->listener = true;
+    evq_socket socket = EVQ_INVALID_SOCKET;
+    int rc = listen_socket(poll, host, port, backlog > 0 ? backlog : SOMAXCONN, &socket);
+    if (rc != 0) {
+        free(tcp);
+        return rc;
+    }
+    if ((rc = stream_open(poll, tcp, socket, out)) == 0 && (rc = sys_listener_start(*out)) != 0) {
         evq_tcp_close(*out);
         *out = NULL;
     }
@@ -253,6 +269,9 @@ static int fill(evq_tcp *tcp)
      * not lost: re-arming makes the kernel look at the socket as it is (see
      * sys_arm in poll_epoll.c and poll_kqueue.c), and its event clears this. */
     if (tcp->read_drained)
+        return 0;
+    /* Not connected yet: nothing can have come. */
+    if (tcp->connect_phase != CONNECT_DONE)
         return 0;
     /* IOCP is receiving into the buffer: its completion brings the bytes,
      * and until then the kernel owns the free space. */
@@ -434,6 +453,8 @@ int stream_flush(evq_tcp *tcp)
 {
     if (tcp->write_status != 0)
         return tcp->write_status;
+    if (tcp->connect_phase != CONNECT_DONE)
+        return 0; /* queued until connected: the connect's WRITABLE flushes it */
     int rc = 0;
     /* IOCP: with a send in flight, its completion must come back before
      * the next one starts (one OVERLAPPED); the wait then sends the rest. */
@@ -522,7 +543,8 @@ void evq_tcp_close(evq_tcp *tcp)
 {
     if (!tcp)
         return;
-    poll_close_stream(tcp); /* out of the kernel, then the socket is closed */
+    poll_close_stream(tcp); /* lookup cancelled, out of the kernel, then the socket is closed */
+    evq_address_list_free(&tcp->addresses);
     read_buffer_free(&tcp->read_buf);
     write_queue_clear(&tcp->write_queue); /* unsent bytes are dropped, as evq.h says */
     free(tcp);

@@ -21,7 +21,21 @@
 #define STREAM_WRITE_HIGH   (1024 * 1024)
 #define STREAM_WRITE_LOW    (256 * 1024)
 
-struct sys_stream; /* what the backend keeps per stream: each poll_<os>.c defines it */
+struct sys_stream;       /* what the backend keeps per stream: each poll_<os>.c defines it */
+struct sys_poll;         /* the backend's queue (sys.h) */
+struct resolver;         /* the queue's lookups (resolver.h) */
+struct resolver_request; /* one lookup on the resolver's pool */
+
+/* ANCHOR: connect_phase */
+/* Where a stream made by evq_tcp_connect is (connect.c). Every other
+ * stream - accepted, listening - is CONNECT_DONE from the start. */
+enum connect_phase {
+    CONNECT_DONE,       /* connected: the buffered stream of chapter 3 */
+    CONNECT_RESOLVING,  /* its name is on the resolver's pool: no socket yet */
+    CONNECT_CONNECTING, /* a socket is connecting to one address: the kernel says when */
+    CONNECT_FAILED,     /* the lookup, every address or the deadline failed: no socket */
+};
+/* ANCHOR_END: connect_phase */
 
 struct evq_tcp {
     evq_socket socket;
@@ -64,6 +78,18 @@ struct evq_tcp {
     bool shutdown_requested; /* evq_tcp_shutdown: FIN once the queue is empty */
     bool shutdown_done;      /* FIN sent */
 
+    /* Connecting (connect.c). */
+    enum connect_phase connect_phase;
+    struct resolver_request *lookup; /* RESOLVING on the pool: the handle to cancel it */
+    evq_address_list addresses;      /* the lookup's answer, tried in turn */
+    size_t next_address;             /* the next one to try */
+
+    /* The deadline (deadline.c keeps the heap; poll.c says when it passed). */
+    uint64_t deadline;       /* an instant on the queue's clock */
+    uint64_t deadline_order; /* equal instants pass in the order they were set */
+    size_t deadline_slot;    /* its index in the queue's heap; DEADLINE_NONE: no deadline */
+    bool timeout_pending;    /* it passed, and no event has said EVQ_TIMEOUT yet */
+
     /* Counters (evq_tcp_stats) and the test hook (evq_testing.h). */
     uint64_t receive_calls, send_calls;
     evq_io_hook io_hook;
@@ -84,6 +110,23 @@ void poll_close_stream(evq_tcp *tcp);
 int poll_update_kernel(evq_tcp *tcp);
 /* accept() met the descriptor limit: leave the listener unarmed a while. */
 void poll_pause_accepting(evq_tcp *listener);
+/* What connect.c needs of the queue: its backend and its resolver. */
+struct sys_poll *poll_sys(evq_poll *poll);
+struct resolver *poll_resolver(evq_poll *poll);
+
+/* ---- connect.c, for stream.c and poll.c ---- */
+/* Look host:port up and start connecting: at once for a numeric host or a
+ * cached name, else when the pool's answer is collected. 0, or why no
+ * lookup could start (EVQ_EFULL, EVQ_EINVAL, EVQ_ENOMEM, EVQ_ECLOSED). */
+int connect_begin(evq_tcp *tcp, const char *host, uint16_t port);
+/* The pool's answer for this stream (poll.c collected it): the addresses
+ * become the stream's. */
+void connect_resolved(evq_tcp *tcp, int status, evq_address_list *addresses);
+/* The kernel reported the connecting socket: connected, or the next address. */
+void connect_kernel_event(evq_tcp *tcp);
+/* Stop where it is (the deadline passed): the lookup cancelled, the socket
+ * closed; the stream fails with `error`. */
+void connect_give_up(evq_tcp *tcp, int error);
 
 /* ---- stream.c, for poll.c (and a completion backend) ---- */
 /* What the stream's own buffer makes it ready for, without the kernel: 0,

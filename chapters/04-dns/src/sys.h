@@ -17,6 +17,13 @@
  * the caller armed (WRITABLE only once the queue is at or below write_low).
  * A kernel event with nothing for the caller re-arms the kernel without
  * touching the caller's one-shot arming.
+ *
+ * Chapter 4 adds the connect: while a stream connects, the kernel is armed
+ * for EVQ_WRITABLE only (the connect's outcome), and a stream that is still
+ * resolving its name, or has given up its socket, is not in the kernel at
+ * all. Each address tried is a new socket: sys_connect_start makes it and
+ * starts the connect, sys_connect_result reads the outcome after the
+ * kernel's event, sys_connect_abandon takes the socket out and closes it.
  */
 #ifndef EVQ_SYS_H
 #define EVQ_SYS_H
@@ -42,7 +49,6 @@ _Static_assert(STREAM_WRITE_HIGH <= SYS_SEND_SEGMENTS * WRITE_CHUNK_SIZE,
 
 struct sys_poll;   /* the backend's state for one queue: each poll_<os>.c */
 struct sys_stream; /* the backend's state for one stream: each poll_<os>.c */
-struct addrinfo;   /* one resolved address (resolve.h); only tcp_<os>.c looks inside */
 
 /* What one kernel wait says about one stream: EVQ_READABLE, EVQ_WRITABLE,
  * EVQ_HUP, EVQ_ERR for what it was armed with (tcp->kernel_armed), and the
@@ -66,8 +72,8 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
 int sys_poll_wake(struct sys_poll *sys);
 size_t sys_poll_retired(const struct sys_poll *sys);
 
-/* A socket becomes a stream of this queue: the backend makes its state
- * (IOCP: ties the socket to the port for good). */
+/* A stream joins this queue: the backend makes its state (IOCP: ties the
+ * socket to the port for good; a connecting stream has no socket yet). */
 int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp);
 /* Arm the kernel, one-shot, for exactly `interests` (0: for nothing), in
  * place of whatever it was armed for. poll.c calls it when the wanted set
@@ -80,12 +86,21 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp);
  * owns (taking it out of the evq_tcp) until the completions come back. */
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp);
 
+/* Give up the stream's socket while it connects: out of the kernel, the
+ * connect cancelled (IOCP: CancelIoEx; its completion still comes back),
+ * the socket closed; tcp->socket is EVQ_INVALID_SOCKET afterwards. */
+void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp);
+
 /* ---- sockets: tcp_posix.c / tcp_win.c ---- */
-/* A socket connected to one address (blocking: chapter 4 changes that),
- * then non-blocking; writing to a vanished peer never raises SIGPIPE. */
-int sys_socket_connect(const struct addrinfo *address, evq_socket *out);
+/* A new non-blocking socket for `address`, in tcp->socket, connecting: 0
+ * while in progress (the kernel reports the outcome as WRITABLE), or the
+ * error at once (no socket is left). Writing to a vanished peer will never
+ * raise SIGPIPE. IOCP: tied to the port, bound, ConnectEx posted. */
+int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *address);
+/* After the kernel reported the connecting socket: 0 connected, or why not. */
+int sys_connect_result(evq_tcp *tcp);
 /* A non-blocking socket listening on one address. */
-int sys_socket_listen(const struct addrinfo *address, int backlog, evq_socket *out);
+int sys_socket_listen(const evq_address *address, int backlog, evq_socket *out);
 /* The listener's stream is open: start accepting (IOCP posts AcceptEx). */
 int sys_listener_start(evq_tcp *listener);
 /* One pending connection, non-blocking. EVQ_EWOULDBLOCK: none now. */

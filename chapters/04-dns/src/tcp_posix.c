@@ -1,22 +1,21 @@
 /* tcp_posix.c - the socket primitives on POSIX, for the readiness backends
  * (epoll, kqueue): one connect, listen, accept, recv, sendmsg or shutdown
- * each. The socket is non-blocking from the moment it is connected or
+ * each. The socket is non-blocking from the moment it is made or
  * accepted; the loops around these calls (fill until EAGAIN, flush until
- * the queue is empty, retry on EINTR) are stream.c's.
+ * the queue is empty, retry on EINTR, the next address) are stream.c's and
+ * connect.c's.
  */
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE /* SO_NOSIGPIPE, through evq_socket_set_nosigpipe */
 #elif defined(__linux__)
-#define _GNU_SOURCE /* accept4, ENONET; implies struct addrinfo, poll */
+#define _GNU_SOURCE /* accept4, ENONET */
 #elif !defined(__FreeBSD__) && !defined(__NetBSD__) && !defined(__OpenBSD__)
-#define _POSIX_C_SOURCE 200809L /* struct addrinfo, poll */
+#define _POSIX_C_SOURCE 200809L
 #endif
 #include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -31,10 +30,19 @@ static int set_cloexec(int fd)
     return 0;
 }
 
-/* A new socket of the address's family, close-on-exec. */
-static int new_socket(const struct addrinfo *address, int *out)
+/* The address as the socket calls take it: copied out of the opaque bytes
+ * of evq.h into storage aligned for any family. */
+static socklen_t sockaddr_of(const evq_address *address, struct sockaddr_storage *out)
 {
-    int fd = socket(address->ai_family, address->ai_socktype, address->ai_protocol);
+    memset(out, 0, sizeof *out);
+    memcpy(out, address->bytes, address->length);
+    return (socklen_t)address->length;
+}
+
+/* A new TCP socket of the address's family, close-on-exec. */
+static int new_socket(const struct sockaddr_storage *address, int *out)
+{
+    int fd = socket(address->ss_family, SOCK_STREAM, IPPROTO_TCP);
     if (fd < 0)
         return evq_error_from_errno(errno);
     int rc = set_cloexec(fd);
@@ -60,53 +68,56 @@ static int make_stream_socket(int fd)
     return rc;
 }
 
-/* POSIX: "If connect() is interrupted by a signal that is caught while
- * blocked waiting to establish a connection, connect() shall fail and set
- * errno to [EINTR], but the connection request shall not be aborted, and
- * the connection shall be established asynchronously." Calling connect()
- * again would fail with EALREADY; wait for the outcome instead. */
-static int finish_interrupted_connect(int fd)
+/* ANCHOR: connect_one */
+/* The socket is non-blocking before connect() is called, so connect()
+ * returns at once: EINPROGRESS, the handshake goes on in the kernel, and
+ * the socket turns WRITABLE when it is over, either way. EINTR means the
+ * same (POSIX: "the connection request shall not be aborted, and the
+ * connection shall be established asynchronously"): calling connect()
+ * again would say EALREADY. Any other error is this address's, now. */
+int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *address)
 {
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    while (poll(&p, 1, -1) < 0) {
-        if (errno != EINTR)
-            return evq_error_from_errno(errno);
+    (void)sys; /* the kernel hears of the socket when poll.c arms it */
+    struct sockaddr_storage to;
+    socklen_t length = sockaddr_of(address, &to);
+    int fd = -1;
+    int rc = new_socket(&to, &fd);
+    if (rc != 0 || (rc = make_stream_socket(fd)) != 0)
+        return rc;
+    if (connect(fd, (const struct sockaddr *)&to, length) != 0 && errno != EINPROGRESS &&
+        errno != EINTR) {
+        rc = evq_error_from_errno(errno); /* ECONNREFUSED at once, ENETUNREACH... */
+        close(fd);
+        return rc;
     }
-    return evq_socket_pending_error(fd);
+    tcp->socket = fd; /* connecting, or (rarely, on loopback) connected already */
+    return 0;
 }
 
-/* ANCHOR: connect_one */
-int sys_socket_connect(const struct addrinfo *address, evq_socket *out)
+/* The kernel said WRITABLE (or ERR, HUP): the handshake is over. Its
+ * outcome is the socket's pending error, SO_ERROR: 0 means connected.
+ * Where a kqueue provider read that error to put it in the event (and so
+ * cleared it: libkqueue on Linux), the event's copy says it. */
+int sys_connect_result(evq_tcp *tcp)
 {
-    int fd = -1;
-    int rc = new_socket(address, &fd);
-    if (rc != 0)
-        return rc;
-    if (connect(fd, address->ai_addr, address->ai_addrlen) != 0) { /* blocks: chapter 4 */
-        rc = errno == EINTR ? finish_interrupted_connect(fd) : evq_error_from_errno(errno);
-        if (rc != 0) {
-            close(fd);
-            return rc;
-        }
-    }
-    if ((rc = make_stream_socket(fd)) != 0)
-        return rc;
-    *out = fd;
-    return 0;
+    int rc = evq_socket_pending_error(tcp->socket);
+    return rc != 0 ? rc : tcp->event_error;
 }
 /* ANCHOR_END: connect_one */
 
-int sys_socket_listen(const struct addrinfo *address, int backlog, evq_socket *out)
+int sys_socket_listen(const evq_address *address, int backlog, evq_socket *out)
 {
+    struct sockaddr_storage local;
+    socklen_t length = sockaddr_of(address, &local);
     int fd = -1;
-    int rc = new_socket(address, &fd);
+    int rc = new_socket(&local, &fd);
     if (rc != 0)
         return rc;
     /* A server restarted at once can bind the port again, even with old
      * connections still in TIME_WAIT. */
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, address->ai_addr, address->ai_addrlen) != 0 || listen(fd, backlog) != 0)
+        bind(fd, (const struct sockaddr *)&local, length) != 0 || listen(fd, backlog) != 0)
         rc = evq_error_from_errno(errno);
     else
         rc = evq_socket_set_nonblocking(fd, true);

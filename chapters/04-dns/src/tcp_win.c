@@ -1,9 +1,9 @@
 /* tcp_win.c - the socket primitives on Winsock, for the IOCP backend: the
  * same connect, listen, accept, recv, send and shutdown as tcp_posix.c,
- * and the overlapped operations behind them (iocp.h): the receive that
- * waits for data (0 bytes, or into the read buffer), WSASend straight from
- * the write queue's chunks, AcceptEx posted ahead on a listener, and what
- * a completion means for each.
+ * and the overlapped operations behind them (iocp.h): ConnectEx, the
+ * receive that waits for data (0 bytes, or into the read buffer), WSASend
+ * straight from the write queue's chunks, AcceptEx posted ahead on a
+ * listener, and what a completion means for each.
  */
 #include "iocp.h"
 
@@ -32,33 +32,93 @@ static SOCKET overlapped_socket(int family)
                       WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
 
-/* ANCHOR: connect_one */
-int sys_socket_connect(const struct addrinfo *address, evq_socket *out)
+/* The address as the socket calls take it: copied out of the opaque bytes
+ * of evq.h into storage aligned for any family. */
+static int sockaddr_of(const evq_address *address, struct sockaddr_storage *out)
 {
-    SOCKET s = overlapped_socket(address->ai_family);
-    if (s == INVALID_SOCKET)
+    memset(out, 0, sizeof *out);
+    memcpy(out, address->bytes, address->length);
+    return (int)address->length;
+}
+
+/* ---- connecting: ConnectEx ---- */
+
+/* ANCHOR: connect_ex */
+/* ConnectEx is the overlapped connect, and three things make it unlike
+ * connect(): it is not exported by ws2_32 (the socket's provider hands
+ * out a pointer to it, through WSAIoctl); it wants a socket that is bound
+ * already (to the wildcard address of its family, port 0: "any"); and the
+ * connected socket knows nothing of its connection until told
+ * (SO_UPDATE_CONNECT_CONTEXT, in sys_connect_result). */
+static int post_connect(struct sys_stream *stream, const struct sockaddr_storage *to, int length)
+{
+    SOCKET s = stream->tcp->socket;
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof any);
+    any.ss_family = to->ss_family; /* 0.0.0.0:0 or [::]:0 */
+    int any_length = to->ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+                                               : (int)sizeof(struct sockaddr_in);
+    LPFN_CONNECTEX connect_ex = NULL;
+    GUID guid = WSAID_CONNECTEX;
+    DWORD got = 0;
+    if (bind(s, (struct sockaddr *)&any, any_length) != 0 ||
+        WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &connect_ex,
+                 sizeof connect_ex, &got, NULL, NULL) != 0)
         return evq_socket_last_error();
-    int rc = 0;
-    if (connect(s, address->ai_addr, (int)address->ai_addrlen) != 0) /* blocks: chapter 4 */
-        rc = evq_socket_last_error();
-    else
-        rc = make_nonblocking(s);
-    if (rc != 0) {
-        closesocket(s);
-        return rc;
-    }
-    *out = s;
+    struct iocp_op *op = &stream->connect;
+    memset(&op->overlapped, 0, sizeof op->overlapped);
+    stream->connect_status = EVQ_EINPROGRESS; /* until its completion says otherwise */
+    /* TRUE (connected at once) or WSA_IO_PENDING: the completion comes
+     * through the port either way. The address is read during the call. */
+    if (!connect_ex(s, (const struct sockaddr *)to, length, NULL, 0, NULL, &op->overlapped) &&
+        WSAGetLastError() != WSA_IO_PENDING)
+        return evq_socket_last_error(); /* not started: no completion will come */
+    iocp_started(op);
     return 0;
 }
-/* ANCHOR_END: connect_one */
+/* ANCHOR_END: connect_ex */
 
-int sys_socket_listen(const struct addrinfo *address, int backlog, evq_socket *out)
+int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *address)
 {
-    SOCKET s = overlapped_socket(address->ai_family);
+    (void)sys;
+    struct sockaddr_storage to;
+    int length = sockaddr_of(address, &to);
+    tcp->socket = overlapped_socket(to.ss_family);
+    if (tcp->socket == INVALID_SOCKET)
+        return evq_socket_last_error();
+    int rc = make_nonblocking(tcp->socket); /* for the recv() of a fill, once connected */
+    if (rc == 0)
+        rc = iocp_associate(tcp->sys);
+    if (rc == 0)
+        rc = post_connect(tcp->sys, &to, length);
+    if (rc != 0) {
+        closesocket(tcp->socket);
+        tcp->socket = INVALID_SOCKET;
+    }
+    return rc;
+}
+
+/* The ConnectEx has come back (its completion made the stream WRITABLE).
+ * Connected: tell the socket, or shutdown, getpeername and friends fail. */
+int sys_connect_result(evq_tcp *tcp)
+{
+    int rc = tcp->sys->connect_status;
+    if (rc == 0 && setsockopt(tcp->socket, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0)
+        rc = evq_socket_last_error();
+    return rc;
+}
+
+/* ---- listening ---- */
+
+int sys_socket_listen(const evq_address *address, int backlog, evq_socket *out)
+{
+    struct sockaddr_storage local;
+    int length = sockaddr_of(address, &local);
+    SOCKET s = overlapped_socket(local.ss_family);
     if (s == INVALID_SOCKET)
         return evq_socket_last_error();
     /* No SO_REUSEADDR: on Windows it lets another socket steal the port. */
-    if (bind(s, address->ai_addr, (int)address->ai_addrlen) != 0 || listen(s, backlog) != 0) {
+    if (bind(s, (struct sockaddr *)&local, length) != 0 || listen(s, backlog) != 0) {
         int rc = evq_socket_last_error();
         closesocket(s);
         return rc;
@@ -402,6 +462,9 @@ void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes)
         break;
     case IOCP_ACCEPT:
         accept_completed(stream, (struct iocp_accept *)op, status);
+        break;
+    case IOCP_CONNECT:
+        stream->connect_status = status; /* read by sys_connect_result; ignored once abandoned */
         break;
     case IOCP_CHECK:
         break; /* poll_iocp.c's own packet: nothing happened to the buffers */
