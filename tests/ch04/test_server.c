@@ -2,8 +2,9 @@
  * blocking clients: requests cut into pieces and kept across loop turns,
  * a thousand half-sent requests completed in random order, refusals with a
  * reason, a large answer to a slow reader (the write queue stays under its
- * limit), keep-alive and pipelining, clients that leave early, and a clean
- * stop. The clients here are plain blocking sockets that read the responses
+ * limit), keep-alive and pipelining, clients that leave early, a clean
+ * stop, and (chapter 4) a deadline for every state, on a clock the test
+ * moves. The clients here are plain blocking sockets that read the responses
  * on their own, so they do not trust the server's code to check the server.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE) && !defined(__APPLE__)
@@ -16,6 +17,7 @@
 #include "evq_test.h"
 #include "evq_thread.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -845,8 +847,234 @@ EVQ_TEST(bad_configs_are_einval)
     http_server_config_init(&config);
     config.limits.write_low = config.limits.write_high; /* the library's own rule */
     CHECK_ERR(http_server_start(&config, &server), EVQ_EINVAL);
+    http_server_config_init(&config);
+    config.send_timeout_ms = 0; /* chapter 4: every state has a deadline */
+    CHECK_ERR(http_server_start(&config, &server), EVQ_EINVAL);
+    http_server_config_init(&config);
+    config.clock.now_ns = NULL;
+    CHECK_ERR(http_server_start(&config, &server), EVQ_EINVAL);
     CHECK(server == NULL);
     CHECK_OK(http_server_stop(NULL, NULL));
+}
+
+/* ---- chapter 4: deadlines, on a clock the test moves ---------------------------------- */
+/* The server's clock: read on the server's thread (its reads counted),
+ * moved on the test's. */
+typedef struct test_clock {
+    atomic_uint_least64_t now;
+    atomic_uint reads;
+} test_clock;
+
+static uint64_t test_clock_now(void *context)
+{
+    test_clock *clock = context;
+    atomic_fetch_add(&clock->reads, 1);
+    return atomic_load(&clock->now);
+}
+
+/* A server whose deadlines run on `clock` (head, idle, send, linger in ms). */
+static http_server *start_timed(test_clock *clock, http_server_config *config, uint32_t head,
+                                uint32_t idle, uint32_t send, uint32_t linger)
+{
+    atomic_init(&clock->now, 1000 * EVQ_NS_PER_S);
+    atomic_init(&clock->reads, 0);
+    config->clock = (evq_clock){test_clock_now, clock};
+    config->head_timeout_ms = head;
+    config->idle_timeout_ms = idle;
+    config->send_timeout_ms = send;
+    config->linger_timeout_ms = linger;
+    return start_server(config);
+}
+
+/* Wake the loop until `turns` more of its turns have been published. */
+static bool loop_turns(http_server *server, uint64_t turns)
+{
+    uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns(WAIT_LIMIT_MS);
+    http_server_stats stats;
+    http_server_get_stats(server, &stats);
+    uint64_t until = stats.waits + turns;
+    while (stats.waits < until && evq_clock_now_ns() < give_up) {
+        CHECK_OK(http_server_wake(server));
+        evq_sleep_ms(1);
+        http_server_get_stats(server, &stats);
+    }
+    return CHECK_UINT(stats.waits, >=, until);
+}
+
+/* Move the server's time on by `ms`, and return once every deadline that
+ * passed has been handled and published.
+ * First, the turn under way ends: what a client saw (an answer, a FIN) was
+ * sent during a turn that may still read the clock to set a deadline after
+ * it, and must read the time before the move, as it would have in real
+ * time. Then the move; then the loop must have looked at the new time - a
+ * read of the moved clock, and two more published turns: the second began
+ * after that read, and its wait's first look at the clock saw the new time,
+ * so whatever passed was told and handled there. */
+static void advance(http_server *server, test_clock *clock, uint32_t ms)
+{
+    loop_turns(server, 1);
+    atomic_fetch_add(&clock->now, evq_ms_to_ns(ms));
+    unsigned reads = atomic_load(&clock->reads);
+    uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns(WAIT_LIMIT_MS);
+    while (atomic_load(&clock->reads) == reads && evq_clock_now_ns() < give_up) {
+        CHECK_OK(http_server_wake(server));
+        evq_sleep_ms(1);
+    }
+    CHECK_UINT(atomic_load(&clock->reads), !=, reads);
+    loop_turns(server, 2);
+}
+
+static http_server_stats stats_now(http_server *server)
+{
+    http_server_stats stats;
+    http_server_get_stats(server, &stats);
+    return stats;
+}
+
+/* Slowloris: a head sent in pieces, slowly. Its deadline counts from the
+ * accept, and the bytes that trickle in do not move it: 408, then close. */
+EVQ_TEST(a_head_that_never_ends_gets_408_at_its_deadline)
+{
+    test_clock clock;
+    http_server_config config;
+    http_server_config_init(&config);
+    http_server *server = start_timed(&clock, &config, 10000, 5000, 30000, 2000);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    REQUIRE(c != NULL);
+    CHECK_OK(client_send(c, "GET / HTTP/1.1\r\nHost: t\r\n"));
+    CHECK_UINT(WAIT_STAT(server, resumed_parses, 1), ==, 1);
+    advance(server, &clock, 6000);
+    CHECK_OK(client_send(c, "X-Slow: 1\r\n")); /* more bytes, still no end */
+    CHECK_UINT(WAIT_STAT(server, resumed_parses, 2), ==, 2);
+    advance(server, &clock, 3999);
+    CHECK_UINT(stats_now(server).head_timeouts, ==, 0); /* 9.999 s: not yet */
+    advance(server, &clock, 1);
+    response r;
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_INT(r.status, ==, 408);
+    CHECK(r.says_close);
+    CHECK_OK(expect_closed(c));
+    client_close(c);
+    CHECK_UINT(WAIT_STAT(server, closed, 1), ==, 1);
+    http_server_stats stats;
+    stop_server(server, &stats);
+    CHECK_UINT(stats.head_timeouts, ==, 1);
+    CHECK_UINT(stats.heads_waiting, ==, 0);
+}
+
+/* Between requests, a kept-alive connection may be silent for the idle
+ * timeout, and is then closed without a word; a connection that never
+ * sent anything is closed at its head deadline, without a 408. */
+EVQ_TEST(a_silent_connection_is_closed_quietly_at_its_deadline)
+{
+    test_clock clock;
+    http_server_config config;
+    http_server_config_init(&config);
+    http_server *server = start_timed(&clock, &config, 10000, 2000, 30000, 2000);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    client *silent = client_open(http_server_port(server));
+    REQUIRE(c != NULL && silent != NULL);
+    CHECK_UINT(WAIT_STAT(server, accepted, 2), ==, 2);
+    response r;
+    CHECK_OK(client_send(c, "GET / HTTP/1.1\r\n\r\n"));
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_INT(r.status, ==, 200);
+    advance(server, &clock, 1999);
+    CHECK_OK(client_send(c, "GET /bytes/10 HTTP/1.1\r\n\r\n")); /* just in time */
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_UINT(r.body_length, ==, 10);
+    advance(server, &clock, 1999); /* 2 s after the first answer, not after the second */
+    CHECK_UINT(stats_now(server).idle_timeouts, ==, 0);
+    advance(server, &clock, 1);
+    CHECK_OK(expect_closed(c));
+    CHECK_UINT(stats_now(server).idle_timeouts, ==, 1);
+    advance(server, &clock, 6001); /* 10 s after the silent one's accept */
+    CHECK_OK(expect_closed(silent));
+    client_close(c);
+    client_close(silent);
+    http_server_stats stats;
+    stop_server(server, &stats);
+    CHECK_UINT(stats.idle_timeouts, ==, 2);
+    CHECK_UINT(stats.head_timeouts, ==, 0);
+    CHECK_UINT(stats.closed, ==, 2);
+}
+
+/* A client that asks for a large answer and stops reading: the answer's
+ * deadline moves each time the client takes some, and when it stops for
+ * good the connection is dropped - its write queue freed with it. */
+EVQ_TEST(a_client_that_stops_reading_is_dropped_at_its_send_deadline)
+{
+    test_clock clock;
+    http_server_config config;
+    http_server_config_init(&config);
+    config.limits.write_high = 64 * 1024;
+    config.limits.write_low = 16 * 1024;
+    http_server *server = start_timed(&clock, &config, 10000, 5000, 3000, 2000);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    REQUIRE(c != NULL);
+    client_small_window(c);
+    CHECK_OK(client_send(c, "GET /bytes/60000000 HTTP/1.1\r\n\r\n"));
+    CHECK(wait_queue_full(server));
+    advance(server, &clock, 2000);
+    /* Progress: the client reads 8 MiB, more than the kernel's buffers
+     * between them hold (about 4 MiB here), so the server must have written
+     * more: at t = 2 s, its deadline moves to 5 s. Then it stops reading. */
+    uint64_t written = stats_now(server).bytes_written;
+    for (size_t got = 0; got < (size_t)8 << 20; got += c->length) {
+        c->length = 0;
+        REQUIRE_OK(client_fill(c, sizeof c->buffer));
+    }
+    uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns(WAIT_LIMIT_MS);
+    while (stats_now(server).bytes_written == written && evq_clock_now_ns() < give_up)
+        evq_sleep_ms(1); /* published once the turn that wrote it is over */
+    CHECK_UINT(stats_now(server).bytes_written, >, written);
+    advance(server, &clock, 2999); /* 5 s from the start, under 3 s from the progress */
+    http_server_stats stats = stats_now(server);
+    CHECK_UINT(stats.send_timeouts, ==, 0);
+    CHECK_UINT(stats.open_now, ==, 1);
+    /* Let the last bytes in flight settle (the kernels may take a little
+     * more after the client stopped), then 3 s with no progress at all. */
+    do {
+        written = stats_now(server).bytes_written;
+        loop_turns(server, 2);
+        evq_sleep_ms(10);
+    } while (stats_now(server).bytes_written != written);
+    advance(server, &clock, 3000);
+    stats = stats_now(server);
+    CHECK_UINT(stats.send_timeouts, ==, 1);
+    CHECK_UINT(stats.open_now, ==, 0); /* closed: its buffers are gone */
+    CHECK_UINT(stats.disconnected, ==, 1);
+    client_close(c);
+    stop_server(server, NULL);
+}
+
+/* A closing connection whose client never closes its side: the lingering
+ * close ends at its deadline. */
+EVQ_TEST(a_lingering_close_ends_at_its_deadline)
+{
+    test_clock clock;
+    http_server_config config;
+    http_server_config_init(&config);
+    http_server *server = start_timed(&clock, &config, 10000, 5000, 30000, 1000);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    REQUIRE(c != NULL);
+    response r;
+    CHECK_OK(client_send(c, "BAD\r\n\r\n"));
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_INT(r.status, ==, 400);
+    CHECK_OK(expect_closed(c)); /* the server's FIN; ours never comes */
+    advance(server, &clock, 999);
+    CHECK_UINT(stats_now(server).closed, ==, 0);
+    advance(server, &clock, 1);
+    http_server_stats stats = stats_now(server);
+    CHECK_UINT(stats.closed, ==, 1);
+    CHECK_UINT(stats.linger_timeouts, ==, 1);
+    client_close(c);
+    stop_server(server, NULL);
 }
 
 int main(int argc, char **argv)
@@ -868,6 +1096,10 @@ int main(int argc, char **argv)
 #endif
         EVQ_CASE(stop_closes_every_connection),
         EVQ_CASE(bad_configs_are_einval),
+        EVQ_CASE(a_head_that_never_ends_gets_408_at_its_deadline),
+        EVQ_CASE(a_silent_connection_is_closed_quietly_at_its_deadline),
+        EVQ_CASE(a_client_that_stops_reading_is_dropped_at_its_send_deadline),
+        EVQ_CASE(a_lingering_close_ends_at_its_deadline),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }

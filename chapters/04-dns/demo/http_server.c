@@ -2,16 +2,20 @@
  * a `pending` record per connection that carries a request across loop
  * turns (see http_server.h).
  *
- * A connection is in one of three states:
+ * A connection is in one of three states, each with a deadline:
  *   READING  - parsing what has arrived; the parse position is kept
+ *              (deadline: the whole head, or idle between requests)
  *   WRITING  - handing an answer to the stream as fast as its queue takes it
+ *              (deadline: progress - it moves each time bytes are taken)
  *   CLOSING  - the last answer is queued; wait for it to go, then close
+ *              (deadline: the lingering close)
  * and every event moves it on from where it stopped.
  */
 #include "http_server.h"
 
 #include "http_parse.h"
 
+#include "evq_testing.h" /* evq_poll_set_clock: the config's clock */
 #include "evq_thread.h"
 
 #include <stdbool.h>
@@ -48,6 +52,11 @@ struct pending {
     uint64_t taken;          /* bytes of the answer that evq_tcp_write took */
     bool close_after;        /* Connection: close, or an error answer */
     size_t lingered;         /* CLOSING: bytes read and dropped */
+    /* READING: the accept, or the end of the previous answer - the head's
+     * deadline counts from here, not from the last byte - and whether no
+     * byte of the next head has come yet (the idle deadline applies). */
+    uint64_t since;
+    bool idle;
 };
 /* ANCHOR_END: pending */
 
@@ -94,7 +103,56 @@ void http_server_config_init(http_server_config *config)
     config->max_head = HTTP_SERVER_DEFAULT_MAX_HEAD;
     config->max_connections = HTTP_SERVER_DEFAULT_MAX_CONNECTIONS;
     evq_tcp_get_default_limits(&config->limits);
+    config->head_timeout_ms = HTTP_SERVER_DEFAULT_HEAD_TIMEOUT;
+    config->idle_timeout_ms = HTTP_SERVER_DEFAULT_IDLE_TIMEOUT;
+    config->send_timeout_ms = HTTP_SERVER_DEFAULT_SEND_TIMEOUT;
+    config->linger_timeout_ms = HTTP_SERVER_DEFAULT_LINGER_TIMEOUT;
+    config->clock = evq_clock_system();
 }
+
+/* ---- deadlines ---------------------------------------------------------------- */
+
+/* ANCHOR: deadline */
+/* The connection's one deadline, `timeout_ms` after the instant `since`
+ * (the server's clock, the queue's too): what is left of it now, rounded
+ * up - 0 if it has passed, which the next wait reports at once. */
+static int deadline_from(http_server *server, struct pending *c, uint64_t since,
+                         uint32_t timeout_ms)
+{
+    uint64_t at = evq_sat_add(since, evq_ms_to_ns(timeout_ms));
+    uint64_t now = evq_clock_read(&server->config.clock);
+    return evq_tcp_set_deadline(c->stream, evq_remaining_ms(at, now));
+}
+
+/* READING, from now: the accept, or the end of an answer. The next head
+ * must be complete within head_timeout_ms of it; between requests of a
+ * kept-alive connection, nothing at all may come for idle_timeout_ms. */
+static int start_reading(http_server *server, struct pending *c, bool between_requests)
+{
+    c->state = READING;
+    c->since = evq_clock_read(&server->config.clock);
+    c->idle = between_requests && server->config.idle_timeout_ms < server->config.head_timeout_ms;
+    return deadline_from(server, c, c->since,
+                         c->idle ? server->config.idle_timeout_ms : server->config.head_timeout_ms);
+}
+
+/* The first bytes of a head after an idle time: the head's deadline,
+ * still counted from the end of the previous answer. */
+static int head_begun(http_server *server, struct pending *c)
+{
+    if (!c->idle)
+        return 0;
+    c->idle = false;
+    return deadline_from(server, c, c->since, server->config.head_timeout_ms);
+}
+
+/* WRITING: the answer must move. Set when it starts, and again each time
+ * the stream takes bytes of it - never for time merely spent. */
+static int progress_made(http_server *server, struct pending *c)
+{
+    return evq_tcp_set_deadline(c->stream, (int)server->config.send_timeout_ms);
+}
+/* ANCHOR_END: deadline */
 
 /* ---- the table -------------------------------------------------------------- */
 static struct pending *table_find(http_server *server, evq_token token)
@@ -202,7 +260,7 @@ static void prepare_answer(http_server *server, struct pending *c, int status, c
     c->pattern_length = text || head_only ? 0 : pattern_length;
     c->taken = 0;
     c->close_after = close_after;
-    c->state = WRITING;
+    c->state = WRITING; /* the send deadline starts with the first wait for room */
     if (status == 200)
         server->stats.answered_ok++;
     else
@@ -219,7 +277,7 @@ static void route(http_server *server, struct pending *c, const char *head,
     bool head_only = request->method == HTTP_HEAD, close_after = !request->keep_alive;
     if (length == 1 && target[0] == '/') {
         char text[128];
-        snprintf(text, sizeof text, "Hello from the chapter 3 server on %s. Try /bytes/N.\n",
+        snprintf(text, sizeof text, "Hello from the chapter 4 server on %s. Try /bytes/N.\n",
                  evq_backend());
         prepare_answer(server, c, 200, text, 0, head_only, close_after);
         return;
@@ -290,10 +348,12 @@ enum { ANSWER_WAITING = 0, ANSWER_DONE = 1 };
  * holds at most write_high bytes: when a write takes less than offered, the
  * queue is full, and producing more now would only pile it up in memory. So
  * stop, keep the position, and let WRITABLE (the queue has drained to
- * write_low) say when to go on. Returns ANSWER_DONE, ANSWER_WAITING or an
- * error (the client has gone). */
+ * write_low) say when to go on - or the send deadline, if the client has
+ * stopped reading: it moves only when bytes were taken. Returns
+ * ANSWER_DONE, ANSWER_WAITING or an error (the client has gone). */
 static int answer(http_server *server, struct pending *c)
 {
+    uint64_t before = c->taken; /* 0: a new answer, whose deadline starts now */
     while (c->taken < c->prefix_length + c->pattern_length) {
         const void *bytes;
         size_t length = next_bytes(server, c, &bytes), n = 0;
@@ -305,6 +365,8 @@ static int answer(http_server *server, struct pending *c)
         if (n < length) { /* the queue is full: backpressure */
             server->stats.short_writes++;
             note_queue_peak(server, c);
+            if ((before == 0 || c->taken > before) && (rc = progress_made(server, c)) != 0)
+                return rc;
             rc = wait_for(server, c, EVQ_WRITABLE);
             return rc != 0 ? rc : ANSWER_WAITING;
         }
@@ -349,6 +411,8 @@ static int begin_close(http_server *server, struct pending *c)
 {
     c->state = CLOSING;
     int rc = evq_tcp_shutdown(c->stream);
+    if (rc == 0) /* a client that never closes its side is not waited for long */
+        rc = evq_tcp_set_deadline(c->stream, (int)server->config.linger_timeout_ms);
     return rc != 0 ? rc : linger(server, c);
 }
 
@@ -395,6 +459,8 @@ static int resume(http_server *server, struct pending *c)
         http_request request;
         http_error error;
         int result = parse(server, c, data, length, &request, &error);
+        if (result == HTTP_PARSE_NEED_MORE && (rc = head_begun(server, c)) != 0)
+            return rc;
         if (result == HTTP_PARSE_NEED_MORE) /* the bytes stay in the stream's buffer */
             return wait_for(server, c, EVQ_READABLE);
         if (result == HTTP_PARSE_COMPLETE) {
@@ -407,10 +473,37 @@ static int resume(http_server *server, struct pending *c)
             return rc;
         if (c->close_after)
             return begin_close(server, c);
-        c->state = READING;
+        if ((rc = start_reading(server, c, true)) != 0)
+            return rc;
     }
 }
 /* ANCHOR_END: resume */
+
+/* ANCHOR: on_timeout */
+/* The connection's deadline has passed (EVQ_TIMEOUT): what that means
+ * depends on the state it was in. Part of a head that never ends is the
+ * slowloris attack: it gets 408 and a close. Anything else is closed
+ * without a word - there is nobody left to say it to. Returns 1 to close
+ * now, or what begin_close returns. */
+static int on_timeout(http_server *server, struct pending *c)
+{
+    if (c->state == READING && c->head_started) {
+        server->stats.head_timeouts++;
+        set_waiting(server, c, false);
+        prepare_answer(server, c, 408, "the request head did not arrive in time\n", 0, false,
+                       true);
+        int rc = answer(server, c);
+        return rc == ANSWER_DONE ? begin_close(server, c) : rc;
+    }
+    if (c->state == READING)
+        server->stats.idle_timeouts++; /* nothing came: between requests, or ever */
+    else if (c->state == WRITING)
+        server->stats.send_timeouts++; /* the client stopped reading its answer */
+    else
+        server->stats.linger_timeouts++; /* it never closed its side */
+    return 1;
+}
+/* ANCHOR_END: on_timeout */
 
 /* ANCHOR: turn */
 /* A connection's turn: an event, and the connection carries on from the
@@ -424,12 +517,13 @@ static void on_connection_event(http_server *server, const evq_event *event)
         return;
     }
     int rc = 0;
-    if (c->state == WRITING) {
+    if (event->ready & EVQ_TIMEOUT) {
+        rc = on_timeout(server, c);
+    } else if (c->state == WRITING) {
         rc = answer(server, c);
         if (rc == ANSWER_DONE && c->close_after) {
             rc = begin_close(server, c);
-        } else if (rc == ANSWER_DONE) {
-            c->state = READING;
+        } else if (rc == ANSWER_DONE && (rc = start_reading(server, c, true)) == 0) {
             rc = resume(server, c);
         }
     } else if (c->state == READING) {
@@ -466,7 +560,8 @@ static void accept_connections(http_server *server)
         server->stats.open_now++;
         if (server->stats.open_now > server->stats.open_peak)
             server->stats.open_peak = server->stats.open_now;
-        if (evq_register(server->poll, stream, c->token, EVQ_READABLE) != 0)
+        if (start_reading(server, c, false) != 0 ||
+            evq_register(server->poll, stream, c->token, EVQ_READABLE) != 0)
             close_connection(server, c, false);
     }
     /* Full: leave the listener disarmed; close_connection arms it again. */
@@ -521,6 +616,11 @@ static void server_thread(void *arg)
 static bool config_valid(const http_server_config *config)
 {
     return config->host && config->backlog > 0 && config->max_head > 0 &&
+           config->head_timeout_ms > 0 && config->idle_timeout_ms > 0 &&
+           config->send_timeout_ms > 0 && config->linger_timeout_ms > 0 &&
+           config->head_timeout_ms <= INT32_MAX && config->idle_timeout_ms <= INT32_MAX &&
+           config->send_timeout_ms <= INT32_MAX && config->linger_timeout_ms <= INT32_MAX &&
+           config->clock.now_ns &&
            config->max_connections > 0 && config->max_connections < UINT32_MAX &&
            /* a head must fit in the read buffer, with the one byte that says 431 */
            config->limits.read_max > config->max_head;
@@ -554,6 +654,8 @@ int http_server_start(const http_server_config *config, http_server **out)
     }
     server->stats.write_high = config->limits.write_high;
     int rc = evq_poll_open(&server->poll);
+    if (rc == 0) /* the deadlines are on it: a test moves it by hand */
+        evq_poll_set_clock(server->poll, config->clock);
     if (rc == 0)
         rc = evq_tcp_listen(server->poll, config->host, config->port, config->backlog,
                             &server->listener);
@@ -573,6 +675,11 @@ int http_server_start(const http_server_config *config, http_server **out)
     }
     destroy(server);
     return rc;
+}
+
+int http_server_wake(http_server *server)
+{
+    return server ? evq_poll_wake(server->poll) : EVQ_EINVAL;
 }
 
 uint16_t http_server_port(const http_server *server)
