@@ -206,6 +206,7 @@ static void ready_list_remove(evq_tcp *tcp)
 /* ---- what the kernel is armed for ---- */
 
 /* ANCHOR: interest */
+/* ANCHOR: kernel_interests */
 /* The kernel watches for what the caller armed, plus WRITABLE while output
  * waits - whether or not the caller registered the stream at all: the
  * queue must drain by itself. A listener resting at the descriptor limit is
@@ -224,6 +225,7 @@ static unsigned kernel_interests(const evq_tcp *tcp)
         wanted &= ~(unsigned)EVQ_READABLE;
     return wanted;
 }
+/* ANCHOR_END: kernel_interests */
 
 /* What the stream is ready for that no kernel can report, among what the
  * caller armed: bytes in the read buffer (or the end) for READABLE; a
