@@ -91,6 +91,24 @@ static void wait_at_gate(fake_resolver *fake, const char *host)
     evq_mutex_unlock(&fake->lock);
 }
 
+static void open_gate_soon(void *arg)
+{
+    gate_opener *opener = arg;
+    evq_sleep_ms(20);
+    fake_open_gate(opener->fake);
+}
+
+int gate_opener_start(gate_opener *opener, fake_resolver *fake)
+{
+    opener->fake = fake;
+    return evq_thread_start(&opener->thread, open_gate_soon, opener);
+}
+
+void gate_opener_join(gate_opener *opener)
+{
+    evq_thread_join(&opener->thread);
+}
+
 static uint32_t name_hash(const char *host)
 {
     uint32_t hash = 2166136261u;

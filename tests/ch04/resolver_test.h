@@ -62,6 +62,18 @@ int address_append(evq_address_list *list, const evq_address *address);
 int address_family(const evq_address *address);
 uint16_t address_port(const evq_address *address);
 
+/* Open the fake's gate from a thread of its own, a moment from now (20 ms):
+ * for a test whose next call - closing the pool or the queue - waits for
+ * the very workers the gate holds. Either order of the two is correct; the
+ * moment only makes the close likely to be waiting already. */
+typedef struct gate_opener {
+    fake_resolver *fake;
+    evq_thread thread;
+} gate_opener;
+
+int gate_opener_start(gate_opener *opener, fake_resolver *fake);
+void gate_opener_join(gate_opener *opener);
+
 /* The queue's waker, as the tests see it: a counter and a condition. */
 typedef struct test_waker {
     evq_mutex lock;

@@ -139,20 +139,6 @@ EVQ_TEST(shutdown_leaves_queued_lookups_unrun_and_close_frees_them)
     fixture_close(&f);
 }
 
-struct releaser {
-    fake_resolver *fake;
-    atomic_bool closing;
-};
-
-static void release_once_closing(void *arg)
-{
-    struct releaser *releaser = arg;
-    for (int i = 0; i < TEST_WAIT_MS && !atomic_load(&releaser->closing); i++)
-        evq_sleep_ms(1);
-    evq_sleep_ms(20); /* let resolver_close get to its joins (not asserted: either way holds) */
-    fake_open_gate(releaser->fake);
-}
-
 EVQ_TEST(close_with_lookups_queued_and_running_waits_for_the_running_ones)
 {
     pool_fixture f;
@@ -161,17 +147,14 @@ EVQ_TEST(close_with_lookups_queued_and_running_waits_for_the_running_ones)
     resolver_request *requests[8];
     REQUIRE(fill(&f, "close", 8, 4, requests)); /* four running, four queued */
 
-    struct releaser releaser = {.fake = &f.fake};
-    atomic_init(&releaser.closing, false);
-    evq_thread thread;
-    REQUIRE_OK(evq_thread_start(&thread, release_once_closing, &releaser));
-    atomic_store(&releaser.closing, true);
+    gate_opener opener;
+    REQUIRE_OK(gate_opener_start(&opener, &f.fake));
     resolver_close(f.r); /* returns only once every worker has left the fake */
     f.r = NULL;
     CHECK_UINT(atomic_load(&f.fake.in_flight), ==, 0);
     CHECK_UINT(atomic_load(&f.fake.calls), >=, 4);
     CHECK_UINT(atomic_load(&f.fake.calls), <=, 8);
-    evq_thread_join(&thread);
+    gate_opener_join(&opener);
     fixture_close(&f);
 }
 

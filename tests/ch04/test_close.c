@@ -5,32 +5,12 @@
  * on POSIX, CancelIoEx on IOCP). No event ever names a closed stream, and
  * nothing leaks or is used after it is freed (the asan preset checks both).
  */
-#include "ch04_test.h"
-#include "resolver_test.h"
+#include "connect_test.h"
 
 #include "evq_test.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
-
-static evq_poll *open_with_fake(fake_resolver *fake, unsigned threads)
-{
-    evq_poll_options options;
-    evq_poll_get_default_options(&options);
-    options.resolver_threads = threads;
-    options.resolve = fake_resolve;
-    options.resolve_context = fake;
-    evq_poll *poll = NULL;
-    CHECK_OK(evq_poll_open_with_options(&poll, &options));
-    return poll;
-}
-
-static evq_lookup_stats lookup_stats(evq_poll *poll)
-{
-    evq_lookup_stats stats;
-    evq_poll_get_lookup_stats(poll, &stats);
-    return stats;
-}
 
 /* Wait, a bounded number of times, until the queue has collected or
  * dropped `settled` answers; every event must be for `expected` (or there
@@ -57,13 +37,13 @@ static size_t settle(evq_poll *poll, uint64_t settled, const evq_token *expected
 
 EVQ_TEST(closing_while_queued_cancels_the_lookup_before_it_runs)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll *poll = open_with_fake(&fake, 1);
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 1, 16);
     REQUIRE(poll);
     evq_tcp *running = NULL, *queued = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "noname.running", 80, &running));
-    REQUIRE(fake_wait_blocked(&fake, 1)); /* the one worker is busy with it */
+    REQUIRE(fake_wait_blocked(&net.fake, 1)); /* the one worker is busy with it */
     REQUIRE_OK(evq_tcp_connect(poll, "queued.example", 80, &queued));
     REQUIRE_OK(evq_register(poll, running, 1, EVQ_READABLE));
     REQUIRE_OK(evq_register(poll, queued, 2, EVQ_READABLE));
@@ -73,36 +53,34 @@ EVQ_TEST(closing_while_queued_cancels_the_lookup_before_it_runs)
     evq_lookup_stats stats = lookup_stats(poll);
     CHECK_UINT(stats.cancelled, ==, 1);
     CHECK_UINT(stats.live, ==, 1); /* freed now, not when a worker gets to it */
-    fake_open_gate(&fake);
+    fake_open_gate(&net.fake);
     const evq_token first = 1;
-    CHECK_UINT(settle(poll, 1, &first), ==, 1);  /* the running one's failure, nothing else */
-    CHECK_UINT(atomic_load(&fake.calls), ==, 1); /* the queued name was never looked up */
+    CHECK_UINT(settle(poll, 1, &first), ==, 1); /* the running one's failure, nothing else */
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 1); /* the queued name was never looked up */
     evq_tcp_close(running);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
+    fake_net_close(&net);
 }
 
 EVQ_TEST(closing_while_resolving_drops_the_answer_on_its_worker)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll *poll = open_with_fake(&fake, 2);
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 2, 16);
     REQUIRE(poll);
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "resolving.example", 80, &stream));
     REQUIRE_OK(evq_register(poll, stream, 3, EVQ_READABLE | EVQ_WRITABLE));
-    REQUIRE(fake_wait_blocked(&fake, 1)); /* inside "getaddrinfo" */
+    REQUIRE(fake_wait_blocked(&net.fake, 1)); /* inside "getaddrinfo" */
     evq_tcp_close(stream);
     /* Its request is its worker's until the call returns: still held. */
     CHECK_UINT(lookup_stats(poll).live, ==, 1);
-    fake_open_gate(&fake);
+    fake_open_gate(&net.fake);
     CHECK_UINT(settle(poll, 1, NULL), ==, 0); /* no event for the closed stream */
     evq_lookup_stats stats = lookup_stats(poll);
     CHECK_UINT(stats.dropped, ==, 1);
     CHECK_UINT(stats.delivered, ==, 0);
     CHECK_UINT(stats.live, ==, 0);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
+    fake_net_close(&net);
 }
 
 EVQ_TEST(closing_while_connecting_cancels_the_connect)
@@ -140,26 +118,12 @@ EVQ_TEST(closing_while_connecting_cancels_the_connect)
     ch04_stall_close(&stall);
 }
 
-struct releaser {
-    fake_resolver *fake;
-    atomic_bool closing;
-};
-
-static void release_once_closing(void *arg)
-{
-    struct releaser *releaser = arg;
-    for (int i = 0; i < 10000 && !atomic_load(&releaser->closing); i++)
-        evq_sleep_ms(1);
-    evq_sleep_ms(20); /* evq_poll_close is waiting for the workers by now (not relied on) */
-    fake_open_gate(releaser->fake);
-}
-
 EVQ_TEST(closing_the_queue_with_lookups_queued_and_running_waits_for_its_threads)
 {
     enum { STREAMS = 6 };
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll *poll = open_with_fake(&fake, 2);
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 2, 16);
     REQUIRE(poll);
     evq_tcp *streams[STREAMS];
     for (int i = 0; i < STREAMS; i++) {
@@ -168,15 +132,13 @@ EVQ_TEST(closing_the_queue_with_lookups_queued_and_running_waits_for_its_threads
         REQUIRE_OK(evq_tcp_connect(poll, host, 80, &streams[i]));
         REQUIRE_OK(evq_register(poll, streams[i], (evq_token)i, EVQ_READABLE));
     }
-    REQUIRE(fake_wait_blocked(&fake, 2)); /* two running, four queued */
-    struct releaser releaser = {.fake = &fake};
-    atomic_init(&releaser.closing, false);
-    evq_thread thread;
-    REQUIRE_OK(evq_thread_start(&thread, release_once_closing, &releaser));
-    atomic_store(&releaser.closing, true);
+    REQUIRE(fake_wait_blocked(&net.fake, 2)); /* two running, four queued */
+    gate_opener opener;
+    REQUIRE_OK(gate_opener_start(&opener, &net.fake));
     evq_poll_close(poll); /* returns once both workers have left the fake */
-    CHECK_UINT(atomic_load(&fake.in_flight), ==, 0);
-    CHECK_UINT(atomic_load(&fake.calls), ==, 2); /* the queued ones never ran */
+    net.poll = NULL;
+    CHECK_UINT(atomic_load(&net.fake.in_flight), ==, 0);
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 2); /* the queued ones never ran */
     /* The streams outlive their queue, and are closed as chapter 3's are. */
     char byte;
     size_t n = 0;
@@ -184,30 +146,29 @@ EVQ_TEST(closing_the_queue_with_lookups_queued_and_running_waits_for_its_threads
     CHECK_ERR(evq_tcp_set_deadline(streams[0], 10), EVQ_ECLOSED);
     for (int i = 0; i < STREAMS; i++)
         evq_tcp_close(streams[i]);
-    evq_thread_join(&thread);
-    fake_destroy(&fake);
+    gate_opener_join(&opener);
+    fake_net_close(&net);
 }
 
 EVQ_TEST(a_shut_down_queue_delivers_no_answer)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll *poll = open_with_fake(&fake, 1);
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 1, 16);
     REQUIRE(poll);
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "late.example", 80, &stream));
-    REQUIRE(fake_wait_blocked(&fake, 1));
+    REQUIRE(fake_wait_blocked(&net.fake, 1));
     REQUIRE_OK(evq_poll_shutdown(poll));
-    evq_tcp *refused = (evq_tcp *)&fake;
+    evq_tcp *refused = (evq_tcp *)&net;
     CHECK_ERR(evq_tcp_connect(poll, "later.example", 80, &refused), EVQ_ECLOSED);
     CHECK(refused == NULL);
-    fake_open_gate(&fake);
+    fake_open_gate(&net.fake);
     evq_event event;
     size_t n = 0;
     CHECK_ERR(evq_poll_wait(poll, &event, 1, 100, &n), EVQ_ECLOSED);
     evq_tcp_close(stream);
-    evq_poll_close(poll); /* the worker's answer is dropped, and freed */
-    fake_destroy(&fake);
+    fake_net_close(&net); /* the worker's answer is dropped, and freed */
 }
 
 int main(int argc, char **argv)

@@ -4,34 +4,12 @@
  * connected, refused, unanswered - is an event and a code, never a wait.
  * The resolver's wake-up never ends the caller's wait with *n == 0.
  */
-#include "ch04_test.h"
-#include "resolver_test.h"
+#include "connect_test.h"
 
 #include "evq_test.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
-
-/* A queue whose resolve function is the fake. */
-static evq_poll *open_with_fake(fake_resolver *fake, unsigned threads, size_t queue)
-{
-    evq_poll_options options;
-    evq_poll_get_default_options(&options);
-    options.resolver_threads = threads;
-    options.resolver_queue = queue;
-    options.resolve = fake_resolve;
-    options.resolve_context = fake;
-    evq_poll *poll = NULL;
-    CHECK_OK(evq_poll_open_with_options(&poll, &options));
-    return poll;
-}
-
-static evq_lookup_stats lookup_stats(evq_poll *poll)
-{
-    evq_lookup_stats stats;
-    evq_poll_get_lookup_stats(poll, &stats);
-    return stats;
-}
 
 /* ---- the outcome is an event ---- */
 
@@ -127,29 +105,22 @@ EVQ_TEST(an_unanswered_connect_ends_at_its_deadline)
 
 EVQ_TEST(several_addresses_the_first_refusing_the_second_accepting)
 {
-    uint16_t refused;
-    REQUIRE_OK(ch04_refusing_port(&refused));
-    evq_socket listener, peer;
-    uint16_t port;
-    REQUIRE_OK(evq_net_listen_loopback(0, 4, &listener, &port));
-    evq_address_list answer = {0};
-    evq_address first = address_v4(0x7f000001, refused), second = address_v4(0x7f000001, port);
-    REQUIRE_OK(address_append(&answer, &first));
-    REQUIRE_OK(address_append(&answer, &second));
-    fake_resolver fake;
-    fake_init(&fake, true);
-    fake.answer = &answer;
-    evq_poll *poll = open_with_fake(&fake, 2, 16);
+    fake_net net;
+    fake_net_init(&net, true);
+    REQUIRE_OK(fake_net_refusing(&net));
+    REQUIRE_OK(fake_net_listen(&net, 4));
+    evq_poll *poll = fake_net_open(&net, 2, 16);
     REQUIRE(poll);
 
     evq_tcp *stream = NULL;
+    evq_socket peer;
     REQUIRE_OK(evq_tcp_connect(poll, "two.example", 80, &stream));
     REQUIRE_OK(evq_register(poll, stream, 9, EVQ_WRITABLE));
     evq_event event;
     REQUIRE(ch04_wait_one(poll, &event, 5000));
     CHECK_UINT(event.token, ==, 9);
     REQUIRE_UINT(event.ready, ==, EVQ_WRITABLE); /* connected: the refusal was not the end */
-    REQUIRE_OK(evq_net_accept(listener, &peer));
+    REQUIRE_OK(evq_net_accept(net.listener, &peer));
     size_t n = 0;
     CHECK_OK(evq_tcp_write(stream, "ping", 4, &n));
     char buf[8];
@@ -161,66 +132,53 @@ EVQ_TEST(several_addresses_the_first_refusing_the_second_accepting)
     CHECK_UINT(stats.delivered, ==, 1);
     evq_tcp_close(stream);
     evq_socket_close(peer);
-    evq_poll_close(poll);
-    evq_socket_close(listener);
-    fake_destroy(&fake);
-    evq_address_list_free(&answer);
+    fake_net_close(&net);
 }
 
-/* The outcome of a connect to every address of `answer`, in that order. */
-static int connect_to_all(const evq_address_list *answer)
+/* The outcome of a connect by name to every address of net's answer, in
+ * that order; the net is closed. */
+static int connect_to_all(fake_net *net)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
-    fake.answer = answer;
-    evq_poll *poll = open_with_fake(&fake, 1, 16);
-    if (!poll)
-        return EVQ_EIO;
+    evq_poll *poll = fake_net_open(net, 1, 16);
     evq_tcp *stream = NULL;
-    int rc = evq_tcp_connect(poll, "all.example", 80, &stream);
+    int rc = poll ? evq_tcp_connect(poll, "all.example", 80, &stream) : EVQ_EIO;
     if (rc == 0)
         rc = ch04_wait_connected(poll, stream);
     evq_tcp_close(stream);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
+    fake_net_close(net);
     return rc;
 }
 
 EVQ_TEST(when_every_address_fails_the_last_ones_error_is_the_streams)
 {
-    uint16_t refused;
-    REQUIRE_OK(ch04_refusing_port(&refused));
     /* A multicast address: no TCP connection can go there, and the system
      * says so at once, with an error of its own (Linux: ENETUNREACH). */
-    evq_address refusing = address_v4(0x7f000001, refused);
-    evq_address unreachable = address_v4(0xe0000001, 80); /* 224.0.0.1 */
-    evq_address_list unreachable_last = {0}, refusing_last = {0};
-    REQUIRE_OK(address_append(&unreachable_last, &refusing));
-    REQUIRE_OK(address_append(&unreachable_last, &unreachable));
-    REQUIRE_OK(address_append(&refusing_last, &unreachable));
-    REQUIRE_OK(address_append(&refusing_last, &refusing));
+    fake_net refusing_last, unreachable_last;
+    fake_net_init(&refusing_last, true);
+    fake_net_init(&unreachable_last, true);
+    REQUIRE_OK(fake_net_add(&refusing_last, 0xe0000001, 80)); /* 224.0.0.1 */
+    REQUIRE_OK(fake_net_refusing(&refusing_last));
+    REQUIRE_OK(fake_net_refusing(&unreachable_last));
+    REQUIRE_OK(fake_net_add(&unreachable_last, 0xe0000001, 80));
 
     CHECK_ERR(connect_to_all(&refusing_last), EVQ_ECONNREFUSED);
     int rc = connect_to_all(&unreachable_last);
     evq_test_note("a connect to 224.0.0.1: %s", evq_error_name(rc));
     CHECK_INT(rc, <, 0);
     CHECK_INT(rc, !=, EVQ_ECONNREFUSED); /* not the first address's */
-    evq_address_list_free(&unreachable_last);
-    evq_address_list_free(&refusing_last);
 }
 
 EVQ_TEST(a_failed_lookup_is_an_error_event_with_its_code)
 {
-    fake_resolver fake;
-    fake_init(&fake, true);
-    evq_poll *poll = open_with_fake(&fake, 1, 16);
+    fake_net net;
+    fake_net_init(&net, true);
+    evq_poll *poll = fake_net_open(&net, 1, 16);
     REQUIRE(poll);
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "noname.example", 80, &stream));
     CHECK_ERR(ch04_wait_connected(poll, stream), EVQ_EAI_NONAME);
     evq_tcp_close(stream);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
+    fake_net_close(&net);
 }
 
 /* ---- inline, or through the pool ---- */
@@ -243,19 +201,14 @@ EVQ_TEST(a_numeric_host_is_parsed_inline_and_never_reaches_the_pool)
 
 EVQ_TEST(writes_before_the_connect_are_sent_once_connected)
 {
-    evq_socket listener, peer;
-    uint16_t port;
-    REQUIRE_OK(evq_net_listen_loopback(0, 4, &listener, &port));
-    evq_address_list answer = {0};
-    evq_address accepting = address_v4(0x7f000001, port);
-    REQUIRE_OK(address_append(&answer, &accepting));
-    fake_resolver fake;
-    fake_init(&fake, false);
-    fake.answer = &answer;
-    evq_poll *poll = open_with_fake(&fake, 1, 16);
+    fake_net net;
+    fake_net_init(&net, false);
+    REQUIRE_OK(fake_net_listen(&net, 4));
+    evq_poll *poll = fake_net_open(&net, 1, 16);
     REQUIRE(poll);
 
     evq_tcp *stream = NULL;
+    evq_socket peer;
     REQUIRE_OK(evq_tcp_connect(poll, "slow.example", 80, &stream));
     size_t n = 0;
     REQUIRE_OK(evq_tcp_write(stream, "hello, ", 7, &n));
@@ -263,29 +216,26 @@ EVQ_TEST(writes_before_the_connect_are_sent_once_connected)
     REQUIRE_OK(evq_tcp_shutdown(stream)); /* the FIN goes after them, once connected */
     char buf[16];
     CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), EVQ_EWOULDBLOCK);
-    REQUIRE(fake_wait_blocked(&fake, 1));
-    fake_open_gate(&fake);
+    REQUIRE(fake_wait_blocked(&net.fake, 1));
+    fake_open_gate(&net.fake);
     REQUIRE_OK(ch04_wait_connected(poll, stream));
-    REQUIRE_OK(evq_net_accept(listener, &peer));
+    REQUIRE_OK(evq_net_accept(net.listener, &peer));
     size_t got = 0;
     CHECK_OK(evq_net_recv_until_eof(peer, buf, sizeof buf, &got));
     CHECK_UINT(got, ==, 12);
     CHECK_MEM(buf, "hello, world", 12);
     evq_tcp_close(stream);
     evq_socket_close(peer);
-    evq_poll_close(poll);
-    evq_socket_close(listener);
-    fake_destroy(&fake);
-    evq_address_list_free(&answer);
+    fake_net_close(&net);
 }
 
 EVQ_TEST(a_full_resolver_queue_is_efull_and_makes_no_stream)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll *poll = open_with_fake(&fake, 1, 2);
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 1, 2);
     REQUIRE(poll);
-    evq_tcp *a = NULL, *b = NULL, *c = (evq_tcp *)&fake;
+    evq_tcp *a = NULL, *b = NULL, *c = (evq_tcp *)&net;
     REQUIRE_OK(evq_tcp_connect(poll, "a.example", 80, &a));
     REQUIRE_OK(evq_tcp_connect(poll, "b.example", 80, &b));
     CHECK_ERR(evq_tcp_connect(poll, "c.example", 80, &c), EVQ_EFULL); /* at once, no wait */
@@ -297,9 +247,7 @@ EVQ_TEST(a_full_resolver_queue_is_efull_and_makes_no_stream)
     evq_tcp_close(a);
     evq_tcp_close(b);
     evq_tcp_close(c);
-    fake_open_gate(&fake);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
+    fake_net_close(&net);
 }
 
 EVQ_TEST(bad_options_and_hosts_are_einval)
@@ -335,18 +283,12 @@ EVQ_TEST(bad_options_and_hosts_are_einval)
 
 /* ---- the *n == 0 contract ---- */
 
-struct releaser {
-    fake_resolver *fake;
-    evq_poll *poll;
-    bool wake_too; /* also evq_poll_wake, after the answer */
-};
-
 static void release_when_blocked(void *arg)
 {
-    struct releaser *r = arg;
-    if (fake_wait_blocked(r->fake, 1)) {
+    fake_resolver *fake = arg;
+    if (fake_wait_blocked(fake, 1)) {
         evq_sleep_ms(20); /* the loop is asleep in the kernel by now (likely; not relied on) */
-        fake_open_gate(r->fake);
+        fake_open_gate(fake);
     }
 }
 
@@ -359,16 +301,10 @@ static int count_waits(void *context, int *timeout_ms)
 
 EVQ_TEST(the_resolvers_wake_up_never_ends_a_wait_with_nothing)
 {
-    evq_socket listener;
-    uint16_t port;
-    REQUIRE_OK(evq_net_listen_loopback(0, 4, &listener, &port));
-    evq_address_list answer = {0};
-    evq_address accepting = address_v4(0x7f000001, port);
-    REQUIRE_OK(address_append(&answer, &accepting));
-    fake_resolver fake;
-    fake_init(&fake, false);
-    fake.answer = &answer;
-    evq_poll *poll = open_with_fake(&fake, 1, 16);
+    fake_net net;
+    fake_net_init(&net, false);
+    REQUIRE_OK(fake_net_listen(&net, 4));
+    evq_poll *poll = fake_net_open(&net, 1, 16);
     REQUIRE(poll);
     atomic_int waits;
     atomic_init(&waits, 0);
@@ -377,9 +313,8 @@ EVQ_TEST(the_resolvers_wake_up_never_ends_a_wait_with_nothing)
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "wake.example", 80, &stream));
     REQUIRE_OK(evq_register(poll, stream, 5, EVQ_WRITABLE));
-    struct releaser releaser = {&fake, poll, false};
     evq_thread thread;
-    REQUIRE_OK(evq_thread_start(&thread, release_when_blocked, &releaser));
+    REQUIRE_OK(evq_thread_start(&thread, release_when_blocked, &net.fake));
     /* One call: the answer wakes the kernel (one kernel wait ends), the
      * connect starts, and the wait sleeps on until the connect's WRITABLE
      * (another). Returning *n == 0 at the resolver's wake-up would tell
@@ -397,19 +332,15 @@ EVQ_TEST(the_resolvers_wake_up_never_ends_a_wait_with_nothing)
 
     /* evq_poll_wake still ends a wait with nothing, lookups or not. */
     evq_tcp *other = NULL;
-    fake_close_gate(&fake);
+    fake_close_gate(&net.fake);
     REQUIRE_OK(evq_tcp_connect(poll, "other.example", 80, &other));
-    REQUIRE(fake_wait_blocked(&fake, 1));
+    REQUIRE(fake_wait_blocked(&net.fake, 1));
     REQUIRE_OK(evq_poll_wake(poll));
     CHECK_OK(evq_poll_wait(poll, &event, 1, 10000, &n));
     CHECK_UINT(n, ==, 0);
-    fake_open_gate(&fake);
     evq_tcp_close(other);
     evq_tcp_close(stream);
-    evq_poll_close(poll);
-    evq_socket_close(listener);
-    fake_destroy(&fake);
-    evq_address_list_free(&answer);
+    fake_net_close(&net);
 }
 
 /* ---- many lookups, a few threads ---- */
@@ -417,15 +348,10 @@ EVQ_TEST(the_resolvers_wake_up_never_ends_a_wait_with_nothing)
 EVQ_TEST(a_thousand_connects_by_name_on_four_resolver_threads)
 {
     enum { CONNECTS = 1000 };
-    uint16_t refused;
-    REQUIRE_OK(ch04_refusing_port(&refused));
-    evq_address_list answer = {0};
-    evq_address refusing = address_v4(0x7f000001, refused);
-    REQUIRE_OK(address_append(&answer, &refusing));
-    fake_resolver fake;
-    fake_init(&fake, false);
-    fake.answer = &answer;
-    evq_poll *poll = open_with_fake(&fake, 4, CONNECTS);
+    fake_net net;
+    fake_net_init(&net, false);
+    REQUIRE_OK(fake_net_refusing(&net));
+    evq_poll *poll = fake_net_open(&net, 4, CONNECTS);
     REQUIRE(poll);
     static evq_tcp *streams[CONNECTS];
     static bool told[CONNECTS];
@@ -437,9 +363,9 @@ EVQ_TEST(a_thousand_connects_by_name_on_four_resolver_threads)
         REQUIRE_OK(evq_register(poll, streams[i], (evq_token)i, EVQ_READABLE));
     }
     /* Four lookups inside the fake, the rest queued: never a fifth thread. */
-    REQUIRE(fake_wait_blocked(&fake, 4));
-    CHECK_UINT(atomic_load(&fake.in_flight), ==, 4);
-    fake_open_gate(&fake);
+    REQUIRE(fake_wait_blocked(&net.fake, 4));
+    CHECK_UINT(atomic_load(&net.fake.in_flight), ==, 4);
+    fake_open_gate(&net.fake);
     size_t total = 0;
     uint64_t give_up = evq_clock_now_ns() + 20 * EVQ_NS_PER_S;
     while (total < CONNECTS && evq_clock_now_ns() < give_up) {
@@ -455,7 +381,7 @@ EVQ_TEST(a_thousand_connects_by_name_on_four_resolver_threads)
         }
     }
     CHECK_UINT(total, ==, CONNECTS);
-    CHECK_UINT(atomic_load(&fake.max_in_flight), ==, 4);
+    CHECK_UINT(atomic_load(&net.fake.max_in_flight), ==, 4);
     evq_lookup_stats stats = lookup_stats(poll);
     CHECK_UINT(stats.running_peak, ==, 4);
     CHECK_UINT(stats.workers, ==, 4);
@@ -466,31 +392,18 @@ EVQ_TEST(a_thousand_connects_by_name_on_four_resolver_threads)
     CHECK_ERR(evq_tcp_read(streams[CONNECTS - 1], &byte, 1, &n), EVQ_ECONNREFUSED);
     for (int i = 0; i < CONNECTS; i++)
         evq_tcp_close(streams[i]);
-    evq_poll_close(poll);
-    fake_destroy(&fake);
-    evq_address_list_free(&answer);
+    fake_net_close(&net);
 }
 
 /* ---- the cache ---- */
 
 EVQ_TEST(a_cached_name_connects_at_once_and_an_expired_one_asks_again)
 {
-    evq_socket listener;
-    uint16_t port;
-    REQUIRE_OK(evq_net_listen_loopback(0, 8, &listener, &port));
-    evq_address_list answer = {0};
-    evq_address accepting = address_v4(0x7f000001, port);
-    REQUIRE_OK(address_append(&answer, &accepting));
-    fake_resolver fake;
-    fake_init(&fake, true);
-    fake.answer = &answer;
-    evq_poll_options options;
-    evq_poll_get_default_options(&options);
-    options.resolve = fake_resolve;
-    options.resolve_context = &fake;
-    options.cache_max_age_ms = 30000;
-    evq_poll *poll = NULL;
-    REQUIRE_OK(evq_poll_open_with_options(&poll, &options));
+    fake_net net;
+    fake_net_init(&net, true);
+    REQUIRE_OK(fake_net_listen(&net, 8));
+    evq_poll *poll = fake_net_open(&net, 4, 16); /* the default cache: 30 s */
+    REQUIRE(poll);
     evq_fake_clock clock;
     evq_fake_clock_set_ns(&clock, 1000 * EVQ_NS_PER_S);
     evq_poll_set_clock(poll, evq_fake_clock_as_clock(&clock));
@@ -498,14 +411,14 @@ EVQ_TEST(a_cached_name_connects_at_once_and_an_expired_one_asks_again)
     evq_tcp *first = NULL, *second = NULL, *third = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "cached.example", 80, &first));
     REQUIRE_OK(ch04_wait_connected(poll, first)); /* the pool's answer, now cached */
-    CHECK_UINT(atomic_load(&fake.calls), ==, 1);
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 1);
 
     evq_fake_clock_advance_ms(&clock, 29999);
     REQUIRE_OK(evq_tcp_connect(poll, "cached.example", 80, &second));
     evq_lookup_stats stats = lookup_stats(poll);
     CHECK_UINT(stats.cache_hits, ==, 1);
     CHECK_UINT(stats.submitted, ==, 1);
-    CHECK_UINT(atomic_load(&fake.calls), ==, 1);
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 1);
     /* Answered inline, so the connect has started already: its socket
      * exists (and is bound) before any wait. */
     uint16_t local = 0;
@@ -518,14 +431,11 @@ EVQ_TEST(a_cached_name_connects_at_once_and_an_expired_one_asks_again)
     stats = lookup_stats(poll);
     CHECK_UINT(stats.submitted, ==, 2);
     REQUIRE_OK(ch04_wait_connected(poll, third));
-    CHECK_UINT(atomic_load(&fake.calls), ==, 2);
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 2);
     evq_tcp_close(first);
     evq_tcp_close(second);
     evq_tcp_close(third);
-    evq_poll_close(poll);
-    evq_socket_close(listener);
-    fake_destroy(&fake);
-    evq_address_list_free(&answer);
+    fake_net_close(&net);
 }
 
 int main(int argc, char **argv)

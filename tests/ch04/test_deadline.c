@@ -5,8 +5,7 @@
  * Time is a fake clock moved by the wait hook (ch04_time): nothing here
  * sleeps for a deadline.
  */
-#include "ch04_test.h"
-#include "resolver_test.h"
+#include "connect_test.h"
 
 #include "evq_test.h"
 
@@ -194,23 +193,19 @@ EVQ_TEST(closing_a_stream_takes_its_deadline_away)
 
 EVQ_TEST(a_deadline_while_resolving_cancels_the_lookup)
 {
-    fake_resolver fake;
-    fake_init(&fake, false);
-    evq_poll_options options;
-    evq_poll_get_default_options(&options);
-    options.resolve = fake_resolve;
-    options.resolve_context = &fake;
-    evq_poll *poll = NULL;
-    REQUIRE_OK(evq_poll_open_with_options(&poll, &options));
+    fake_net net;
+    fake_net_init(&net, false);
+    evq_poll *poll = fake_net_open(&net, 4, 16);
+    REQUIRE(poll);
     ch04_time time;
     ch04_time_install(poll, &time);
     evq_tcp *running = NULL, *queued[4];
     REQUIRE_OK(evq_tcp_connect(poll, "noname.slow", 80, &running));
     REQUIRE_OK(evq_tcp_set_deadline(running, 2000));
-    REQUIRE(fake_wait_blocked(&fake, 1));
+    REQUIRE(fake_wait_blocked(&net.fake, 1));
     for (int i = 0; i < 4; i++) /* the other three workers, and one queued */
         REQUIRE_OK(evq_tcp_connect(poll, i < 3 ? "noname.busy" : "noname.queued", 80, &queued[i]));
-    REQUIRE(fake_wait_blocked(&fake, 4));
+    REQUIRE(fake_wait_blocked(&net.fake, 4));
     REQUIRE_OK(evq_tcp_set_deadline(queued[3], 1000));
     REQUIRE_OK(evq_register(poll, running, 1, EVQ_READABLE));
     REQUIRE_OK(evq_register(poll, queued[3], 2, EVQ_WRITABLE));
@@ -227,17 +222,14 @@ EVQ_TEST(a_deadline_while_resolving_cancels_the_lookup)
     CHECK_UINT(events[0].ready, ==, EVQ_TIMEOUT | EVQ_ERR | EVQ_HUP | EVQ_READABLE);
     char byte;
     CHECK_ERR(evq_tcp_read(running, &byte, 1, &n), EVQ_ETIMEDOUT);
-    evq_lookup_stats stats;
-    evq_poll_get_lookup_stats(poll, &stats);
+    evq_lookup_stats stats = lookup_stats(poll);
     CHECK_UINT(stats.cancelled, ==, 2);
     CHECK_UINT(stats.live, ==, 4); /* the running one stays its worker's, and the busy three */
-    fake_open_gate(&fake);
     evq_tcp_close(running);
     for (int i = 0; i < 4; i++)
         evq_tcp_close(queued[i]);
-    evq_poll_close(poll);
-    CHECK_UINT(atomic_load(&fake.calls), ==, 4); /* never the queued one */
-    fake_destroy(&fake);
+    fake_net_close(&net);
+    CHECK_UINT(atomic_load(&net.fake.calls), ==, 4); /* never the queued one */
 }
 
 EVQ_TEST(deadline_misuse_is_a_code)

@@ -86,6 +86,15 @@ static int stream_open(evq_poll *poll, evq_tcp *tcp, evq_socket socket, evq_tcp 
     return 0;
 }
 
+/* A new stream for a queue that is still open. */
+static int stream_for(evq_poll *poll, evq_tcp **tcp)
+{
+    if (poll_is_closed(poll))
+        return EVQ_ECLOSED;
+    *tcp = stream_new();
+    return *tcp ? 0 : EVQ_ENOMEM;
+}
+
 /* ANCHOR: connect */
 /* The stream joins the queue with no socket yet; connect.c looks the name
  * up and starts connecting - now, for a numeric host or a cached name, or
@@ -96,13 +105,11 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
         *out = NULL;
     if (!poll || !host || !out || port == 0)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
-    int rc = poll_add_stream(poll, tcp);
-    if (rc != 0) {
+    evq_tcp *tcp = NULL;
+    int rc = stream_for(poll, &tcp);
+    if (rc != 0)
+        return rc;
+    if ((rc = poll_add_stream(poll, tcp)) != 0) {
         free(tcp);
         return rc;
     }
@@ -136,15 +143,13 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
         *out = NULL;
     if (!poll || !host || !out)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
-    evq_tcp *tcp = stream_new();
-    if (!tcp)
-        return EVQ_ENOMEM;
+    evq_tcp *tcp = NULL;
+    int rc = stream_for(poll, &tcp);
+    if (rc != 0)
+        return rc;
     tcp->listener = true;
     evq_socket socket = EVQ_INVALID_SOCKET;
-    int rc = listen_socket(poll, host, port, backlog > 0 ? backlog : SOMAXCONN, &socket);
-    if (rc != 0) {
+    if ((rc = listen_socket(poll, host, port, backlog > 0 ? backlog : SOMAXCONN, &socket)) != 0) {
         free(tcp);
         return rc;
     }
