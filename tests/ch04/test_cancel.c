@@ -139,6 +139,42 @@ EVQ_TEST(shutdown_leaves_queued_lookups_unrun_and_close_frees_them)
     fixture_close(&f);
 }
 
+/* The owner of a lookup still holds its handle after a shutdown - a stream
+ * closed after evq_poll_shutdown cancels its lookup - whether the lookup
+ * was queued, running, or finished running since: every handle stays
+ * valid until it is cancelled or the pool is closed. (A worker that freed
+ * its request on the way out left the owner a dangling handle.) */
+EVQ_TEST(handles_stay_valid_after_shutdown_until_cancelled)
+{
+    pool_fixture f;
+    fixture_init(&f, 1, false);
+    REQUIRE(fixture_start(&f));
+    resolver_request *running = submit_to_pool(f.r, "running.example", 80, NULL);
+    REQUIRE(running);
+    REQUIRE(fake_wait_blocked(&f.fake, 1));
+    resolver_request *queued = submit_to_pool(f.r, "queued.example", 80, NULL);
+    REQUIRE(queued);
+    resolver_shutdown(f.r);
+    fake_open_gate(&f.fake);
+    resolver_stats stats;
+    resolver_stats_get(f.r, &stats);
+    for (int i = 0; i < TEST_WAIT_MS && stats.running > 0; i++) {
+        evq_sleep_ms(1);
+        resolver_stats_get(f.r, &stats);
+    }
+    REQUIRE_UINT(stats.running, ==, 0); /* its worker has returned, and left */
+    CHECK_UINT(stats.dropped, ==, 1);    /* never delivered... */
+    CHECK_UINT(stats.live, ==, 2);       /* ...but still there for its owner */
+    resolver_result result;
+    CHECK_UINT(resolver_collect(f.r, &result, 1), ==, 0);
+    CHECK_OK(resolver_cancel(running)); /* ASan: a use after free, were it freed */
+    CHECK_OK(resolver_cancel(queued));
+    resolver_stats_get(f.r, &stats);
+    CHECK_UINT(stats.live, ==, 0);
+    CHECK_UINT(waker_count(&f.waker), ==, 0);
+    fixture_close(&f);
+}
+
 EVQ_TEST(close_with_lookups_queued_and_running_waits_for_the_running_ones)
 {
     pool_fixture f;
@@ -165,6 +201,7 @@ int main(int argc, char **argv)
         EVQ_CASE(cancel_while_running_drops_the_result_on_its_worker),
         EVQ_CASE(cancel_after_finishing_before_collect_frees_and_never_delivers),
         EVQ_CASE(shutdown_leaves_queued_lookups_unrun_and_close_frees_them),
+        EVQ_CASE(handles_stay_valid_after_shutdown_until_cancelled),
         EVQ_CASE(close_with_lookups_queued_and_running_waits_for_the_running_ones),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));

@@ -167,6 +167,12 @@ EVQ_TEST(a_shut_down_queue_delivers_no_answer)
     evq_event event;
     size_t n = 0;
     CHECK_ERR(evq_poll_wait(poll, &event, 1, 100, &n), EVQ_ECLOSED);
+    /* The worker has returned with the answer, which is dropped... */
+    uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns(TEST_WAIT_MS);
+    while (lookup_stats(poll).dropped == 0 && evq_clock_now_ns() < give_up)
+        evq_sleep_ms(1);
+    CHECK_UINT(lookup_stats(poll).dropped, ==, 1);
+    /* ...and the stream, closed now, cancels a lookup that is still there. */
     evq_tcp_close(stream);
     fake_net_close(&net); /* the worker's answer is dropped, and freed */
 }

@@ -148,7 +148,7 @@ static int run_lookup(resolver *r, const char *host, uint16_t port, evq_address_
  * asks for a notify; the ones behind it ride on that wake-up. */
 static bool publish(resolver *r, resolver_request *request, int status, evq_address_list *found)
 {
-    if (request->cancelled || r->closing) {
+    if (request->cancelled) {
         r->live--;
         r->dropped++;
         evq_address_list_free(found);
@@ -160,6 +160,10 @@ static bool publish(resolver *r, resolver_request *request, int status, evq_addr
     request->state = REQUEST_FINISHED;
     bool first = r->finished.head == NULL;
     list_append(&r->finished, request);
+    if (r->closing) { /* never delivered; its owner may still cancel it */
+        r->dropped++;
+        return false;
+    }
     if (first)
         r->notified++;
     return first;

@@ -137,9 +137,10 @@ int resolver_cancel(resolver_request *request);
 
 /* Stop taking lookups, from any thread: submit says EVQ_ECLOSED, collect
  * delivers nothing, idle workers leave, and running ones leave when their
- * call returns, dropping what it found (no notify()). Requests still queued
- * stay allocated (their handles can still be cancelled) until
- * resolver_close. Calling it twice is harmless. */
+ * call returns, keeping what it found where nobody will collect it (no
+ * notify()). Every request stays allocated - its owner may still hold the
+ * handle, and cancel it - until it is cancelled or resolver_close frees
+ * it. Calling it twice is harmless. */
 void resolver_shutdown(resolver *r);
 
 /* Shut down, wait for every worker to leave (a worker inside a slow
@@ -165,7 +166,7 @@ typedef struct resolver_stats {
     uint64_t resolved;    /* calls of the resolve function that returned */
     uint64_t delivered;   /* results handed out by resolver_collect */
     uint64_t cancelled;   /* requests ended by resolver_cancel */
-    uint64_t dropped;     /* results thrown away by a worker: cancelled, or shut down */
+    uint64_t dropped;     /* results never to be delivered: cancelled while running, or shut down */
     uint64_t notified;    /* calls of notify() */
 } resolver_stats;
 /* ANCHOR_END: stats */
