@@ -1,6 +1,6 @@
 /* test_iocp.c - chapter 3: what only a completion backend has to get right.
  * The 0-byte receive that lends the kernel no buffer, a completion that
- * brings less than is waiting, the doorbell that rings for data a reader
+ * brings less than is waiting, the receive that announces data a reader
  * already took, AcceptEx posted ahead, and the memory a closed stream must
  * keep until the kernel gives it back. On epoll and kqueue only the
  * portable half runs: nothing is ever lent to the kernel there.
@@ -67,7 +67,7 @@ static void read_pattern_after_event(evq_poll *poll, evq_tcp *stream, size_t *of
 /* ANCHOR: zero_byte_test */
 /* With zero_byte_receive an idle stream costs no buffer: the kernel holds a
  * 0-byte WSARecv, and the read buffer is allocated when data has come and
- * given back when the next doorbell is posted. The version that receives
+ * given back when the next zero-byte receive is posted. The version that receives
  * into the buffer shows kernel_lent == read_capacity == read_initial here
  * (kernel_lent_is_what_the_backend_lends). */
 EVQ_TEST_WINDOWS(iocp_zero_byte_receive_pins_no_buffer)
@@ -106,7 +106,7 @@ EVQ_TEST_WINDOWS(iocp_zero_byte_receive_pins_no_buffer)
  * event finds everything buffered. The version that only counts the
  * completion's bytes shows 1024 here (and, with a one-shot reader that
  * reads only what the event announced, would strand the rest). The same
- * with the 0-byte doorbell, which brings nothing by itself. */
+ * with the 0-byte receive, which brings nothing by itself. */
 static void completion_larger_than_the_buffer(int zero_byte)
 {
     enum { TOTAL = 48 * 1024 };
@@ -150,13 +150,13 @@ EVQ_TEST_WINDOWS(iocp_a_zero_byte_completion_is_read_completely)
 }
 
 /* A reader may take the data before the wait has dequeued the 0-byte
- * receive that rang for it (recv() beside a 0-byte WSARecv is safe: that
+ * receive that announced it (recv() beside a 0-byte WSARecv is safe: that
  * one takes no data). The completion then finds an empty socket: no event
  * (READABLE would be a lie: the read would say EWOULDBLOCK), and the
- * doorbell is posted again. A version that does not resubmit never hears
+ * receive is posted again. A version that does not resubmit never hears
  * of the next bytes; one that reports every completion reports a read that
  * blocks. */
-EVQ_TEST_WINDOWS(iocp_a_doorbell_for_data_already_read_is_posted_again)
+EVQ_TEST_WINDOWS(iocp_a_receive_for_data_already_read_is_posted_again)
 {
     evq_poll *poll;
     evq_tcp *stream;
@@ -364,7 +364,7 @@ int main(int argc, char **argv)
         EVQ_CASE(iocp_zero_byte_receive_pins_no_buffer),
         EVQ_CASE(iocp_a_completion_larger_than_the_buffer_is_read_completely),
         EVQ_CASE(iocp_a_zero_byte_completion_is_read_completely),
-        EVQ_CASE(iocp_a_doorbell_for_data_already_read_is_posted_again),
+        EVQ_CASE(iocp_a_receive_for_data_already_read_is_posted_again),
         EVQ_CASE(iocp_accept_ex_takes_every_connection_in_order),
         EVQ_CASE(iocp_closing_a_listener_with_accept_ex_in_flight),
         EVQ_CASE(iocp_a_send_in_flight_lends_the_queue_and_is_retired_with_it),

@@ -45,7 +45,7 @@ EVQ_TEST(oneshot_no_second_event_until_reregister)
     evq_poll_close(poll);
 }
 
-/* WRITABLE works (the teaching version never implemented it). */
+/* WRITABLE works (minimio, cfsamson's teaching queue, never implemented it). */
 EVQ_TEST(writable_on_a_connected_stream)
 {
     evq_poll *poll;
@@ -153,9 +153,9 @@ EVQ_TEST(deregister_means_no_more_events)
 
 /* ANCHOR: capacity_test */
 /* Three streams ready, room for one event: each wait hands over exactly
- * one, and never writes past the array (the teaching version told the
- * kernel there was room for 1024). Three waits deliver all three; none
- * comes twice. */
+ * one, and never writes past the array (minimio, cfsamson's teaching
+ * queue, told the kernel there was room for 1024). Three waits deliver all
+ * three; none comes twice. */
 EVQ_TEST(capacity_one_with_three_ready_sources)
 {
     enum { STREAMS = 3 };

@@ -727,6 +727,39 @@ EVQ_TEST(a_half_closed_client_still_gets_its_whole_answer)
     CHECK_UINT(stats.disconnected, ==, 0);
 }
 
+/* ANCHOR: linger_test */
+/* The lingering close (RFC 1122, 4.2.2.13). A client asks for 8 MB with
+ * Connection: close and, while the answer is on its way, sends more (the
+ * start of a request that will never be answered). A server writing its
+ * answer does not read, so those bytes wait in the socket. Closed as soon
+ * as its write queue is empty, the socket still holds them unread: close()
+ * sends RST instead of FIN, the kernel drops what it has not sent of the
+ * answer, and the client meets a reset before the end of the body. The
+ * server shuts down writing, reads and drops until the client closes, and
+ * only then closes: every byte arrives, then a FIN. */
+EVQ_TEST(a_client_still_sending_gets_its_whole_answer_and_a_fin)
+{
+    http_server *server = start_server(NULL);
+    REQUIRE(server != NULL);
+    client *c = client_open(http_server_port(server));
+    REQUIRE(c != NULL);
+    client_small_window(c);
+    CHECK_OK(client_send(c, "GET /bytes/8000000 HTTP/1.1\r\nConnection: close\r\n\r\n"));
+    CHECK_OK(client_fill(c, 1));                      /* the answer has begun */
+    CHECK_OK(client_send(c, "GET / HTTP/1.1\r\nHo")); /* never read while it is written */
+    response r;
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer, 0));
+    CHECK_INT(r.status, ==, 200);
+    CHECK_UINT(r.body_length, ==, 8000000);
+    CHECK_UINT(r.checksum, ==, pattern_checksum(8000000));
+    CHECK_OK(expect_closed(c)); /* a FIN, not a reset */
+    client_close(c);
+    http_server_stats stats;
+    stop_server(server, &stats);
+    CHECK_UINT(stats.requests, ==, 1);
+}
+/* ANCHOR_END: linger_test */
+
 /* One client leaves in the middle of its request, another in the middle of
  * a large answer; a third, whose request was half-sent all along, is
  * answered, and the server has closed both of the others. */
@@ -1090,6 +1123,7 @@ int main(int argc, char **argv)
         EVQ_CASE(keep_alive_two_requests_on_one_connection),
         EVQ_CASE(pipelined_requests_in_one_send),
         EVQ_CASE(a_half_closed_client_still_gets_its_whole_answer),
+        EVQ_CASE(a_client_still_sending_gets_its_whole_answer_and_a_fin),
         EVQ_CASE(clients_that_leave_early_do_not_disturb_others),
 #ifndef _WIN32
         EVQ_CASE(a_client_that_resets_mid_request_does_not_disturb_others),

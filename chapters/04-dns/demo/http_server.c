@@ -375,6 +375,7 @@ static int answer(http_server *server, struct pending *c)
 }
 /* ANCHOR_END: answer */
 
+/* ANCHOR: linger */
 /* CLOSING: the last answer is in the write queue. close() with unread bytes
  * in the socket makes the kernel send RST, and an RST can destroy the answer
  * before the client reads it; so: shut down writing (FIN once the queue is
@@ -406,6 +407,7 @@ static int linger(http_server *server, struct pending *c)
     }
     return wait_for(server, c, EVQ_READABLE);
 }
+/* ANCHOR_END: linger */
 
 static int begin_close(http_server *server, struct pending *c)
 {

@@ -12,20 +12,21 @@
  *
  * The rule everything here follows: from the moment WSARecv, WSASend or
  * AcceptEx is called until its completion packet is dequeued, the
- * OVERLAPPED, the WSABUFs and the memory they point at belong to the kernel,
- * which may write to them at any time. So they live in heap objects (struct
- * sys_stream and the stream's buffers), never on a stack frame, and they are
- * freed only when nothing is in flight - if the stream is closed earlier,
- * the queue keeps them ("retired") until the cancelled completions come back.
+ * OVERLAPPED and the memory the WSABUFs point at belong to the kernel, which
+ * may write to them at any time (the WSABUF array itself is read before the
+ * call returns). So they live in heap objects (struct sys_stream and the
+ * stream's buffers), never on a stack frame, and they are freed only when
+ * nothing is in flight - if the stream is closed earlier, the queue keeps
+ * them ("retired") until the cancelled completions come back.
  *
  * Reads: the socket is ALSO in non-blocking mode (FIONBIO), so that a fill
  * can take bytes with plain recv() until WSAEWOULDBLOCK, as on POSIX.
  * Microsoft: "Because overlapped I/O operations do not block, the blocking
  * mode of a socket is irrelevant for these operations" - an overlapped
- * WSARecv still returns WSA_IO_PENDING on such a socket. The overlapped
- * receive is then only the doorbell: a 0-byte WSARecv (no buffer lent at
- * all), or a WSARecv into the read buffer (the first bytes land without a
- * copy, and a buffer is pinned while the stream waits).
+ * WSARecv still returns WSA_IO_PENDING on such a socket. The pending
+ * overlapped receive only says that data has come: a 0-byte WSARecv (no
+ * buffer lent at all), or a WSARecv into the read buffer (the first bytes
+ * land without a copy, and a buffer is pinned while the stream waits).
  *
  * Connects: ConnectEx, on a new socket per address (bound first, tied to
  * the port), is one more overlapped operation; WRITABLE means it is over.
@@ -90,8 +91,8 @@ struct sys_stream {
     size_t in_flight;      /* this stream's operations the kernel owns now */
     struct iocp_op receive, send, connect, check;
     int connect_status; /* the last ConnectEx's outcome, once it has come back */
-    /* "This array must remain valid for the duration of the send": the
-     * WSABUFs live here, not on the stack of the function that posts. */
+    /* The WSABUF arrays: the provider reads them before WSARecv/WSASend
+     * returns (Microsoft's Remarks on both); here they cost nothing. */
     WSABUF receive_buffer;
     WSABUF send_buffers[SYS_SEND_SEGMENTS];
     bool in_batch;                   /* reported by the wait being collected */

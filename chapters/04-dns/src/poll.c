@@ -397,7 +397,9 @@ void poll_pause_accepting(evq_tcp *listener)
         evq_sat_add(evq_clock_read(&poll->clock), evq_ms_to_ns(ACCEPT_PAUSE_MS));
     poll_update_kernel(listener);
 }
+/* ANCHOR_END: pause */
 
+/* ANCHOR: resume */
 /* Arm the listeners whose pause is over; returns a timeout no later than
  * the next one's end. */
 static int resume_accepting(evq_poll *poll, int timeout_ms)
@@ -418,7 +420,7 @@ static int resume_accepting(evq_poll *poll, int timeout_ms)
     }
     return timeout_ms;
 }
-/* ANCHOR_END: pause */
+/* ANCHOR_END: resume */
 
 static void unpause(evq_tcp *tcp)
 {
@@ -490,7 +492,6 @@ static bool take_wake_ups(evq_poll *poll)
 
 /* ---- the wait ---- */
 
-/* ANCHOR: fairness */
 /* One turn: the ready list and one kernel wait share the caller's
  * `capacity`, so that neither can starve the other. The list is served
  * first, up to half the room; the odd slot of an odd capacity goes to the
@@ -500,6 +501,7 @@ static bool take_wake_ups(evq_poll *poll)
  * stream with buffered bytes is reported even while the kernel keeps
  * reporting others, and the kernel's streams are reported even while the
  * list never empties. With nothing on the list, the kernel gets it all. */
+/* ANCHOR: fairness */
 static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
                        size_t *n, bool *woken)
 {

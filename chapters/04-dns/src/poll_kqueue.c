@@ -83,10 +83,12 @@ static short filter_of(unsigned interest)
 
 /* ANCHOR: apply */
 /* Apply `count` changes for one stream's knotes; results[i] is the errno of
- * changes[i] (0 when it applied). EV_RECEIPT makes kevent() answer every
- * change with an EV_ERROR entry (data 0 on success) and collect no events.
- * Without it, kevent() stops at the first failing change with -1 and
- * errno, and does not say which change failed or which ones were applied. */
+ * changes[i] (0 when it applied). Without EV_RECEIPT a failed change comes
+ * back as an EV_ERROR entry too, when the event list has room, but a
+ * change that succeeded says nothing, and the same call goes on to collect
+ * pending events into the list - events this function has no room for.
+ * EV_RECEIPT adds the two things wanted here: an entry for every change
+ * (data 0 on success), and no pending events drained (FreeBSD kqueue(2)). */
 static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count, int *results)
 {
     struct kevent receipts[2];

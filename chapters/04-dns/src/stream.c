@@ -228,9 +228,9 @@ static int receive(evq_tcp *tcp, char *space, size_t len, size_t *got)
  * known to be empty, so the next kernel event is about new data. Stops
  * early when the buffer is full at read_max (the reader must consume
  * first). Returns 0, or the end met after the bytes it added: EVQ_EOF or
- * the connection's error. The socket stays non-blocking throughout (the
- * well-known teaching version switched it back to blocking to read, and a
- * spurious wake-up then hung the whole loop). */
+ * the connection's error. The socket stays non-blocking throughout
+ * (minimio, cfsamson's teaching queue, switched it back to blocking to
+ * read, and a spurious wake-up then hung the whole loop). */
 static int fill_from_socket(evq_tcp *tcp)
 {
     for (;;) {

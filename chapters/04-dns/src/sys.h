@@ -38,7 +38,8 @@
 /* The most kernel events one wait collects. A caller's array larger than
  * this gets at most this many events per call; a smaller one is never
  * exceeded, because the kernel is never offered more room than the caller
- * has (the bug of the well-known teaching version, which offered 1024). */
+ * has (minimio, the queue of cfsamson's "Epoll, Kqueue and IOCP Explained",
+ * offered 1024 whatever the caller's array held). */
 #define SYS_MAX_EVENTS 256
 
 /* The most queued segments one send hands the kernel (sendmsg's iovec,

@@ -161,7 +161,7 @@ static bool pending_network_error(int error)
 }
 /* ANCHOR_END: network_errors */
 
-/* ANCHOR: accept */
+/* ANCHOR: accept_nonblocking */
 /* The accepted socket must be non-blocking (Linux does not inherit it from
  * the listener) and close-on-exec: accept4() sets both in the same call.
  * Elsewhere (macOS) accept() and fcntl() calls; a fork from another thread
@@ -188,7 +188,9 @@ static int accept_nonblocking(int listener, int *out)
     *out = fd;
     return 0;
 }
+/* ANCHOR_END: accept_nonblocking */
 
+/* ANCHOR: accept */
 int sys_socket_accept(evq_tcp *listener, evq_socket *out)
 {
     for (;;) {
@@ -207,8 +209,9 @@ int sys_socket_accept(evq_tcp *listener, evq_socket *out)
             rc = pending_network_error(errno) ? EVQ_EWOULDBLOCK : evq_error_from_errno(errno);
         /* EINTR: a signal, try again. ECONNABORTED: the connection was
          * reset while it waited in the backlog (BSD and macOS say so; Linux
-         * drops it silently) - the next one may be fine. EMFILE goes back
-         * to stream.c, which pauses the listener. */
+         * hands it over, and its first recv() says ECONNRESET) - the next
+         * one may be fine. EMFILE goes back to stream.c, which pauses the
+         * listener. */
         if (rc != EVQ_EINTR && rc != EVQ_ECONNABORTED)
             return rc; /* EAGAIN -> EVQ_EWOULDBLOCK */
     }

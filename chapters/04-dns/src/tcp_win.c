@@ -293,7 +293,7 @@ static int before_receive(evq_tcp *tcp, size_t *len)
     }
 }
 
-/* WSARecv into stream->receive_buffer (len 0: the doorbell alone). */
+/* WSARecv into stream->receive_buffer (len 0: a zero-byte receive). */
 static int post_receive(struct sys_stream *stream, size_t len)
 {
     struct iocp_op *op = &stream->receive;
@@ -315,14 +315,15 @@ static int post_receive(struct sys_stream *stream, size_t len)
 }
 
 /* ANCHOR: zero_byte */
-/* The doorbell. With zero_byte_receive the kernel is lent nothing: a
+/* The pending receive, which tells the stream that data has come. With
+ * zero_byte_receive the kernel is lent nothing: a
  * WSARecv of 0 bytes completes when data (or the FIN, or an error) has
  * arrived, the buffer is allocated only then, and the one an idle stream
  * had is given back here: it pins no memory at all. Without it, the
  * receive goes into the empty read buffer, which the kernel owns until the
  * completion: the first bytes land without a copy, but read_initial bytes
  * stay pinned for as long as the peer is silent. A buffer that still holds
- * bytes the caller has seen always gets the 0-byte doorbell: a consume or
+ * bytes the caller has seen always gets a zero-byte receive: a consume or
  * a compaction must be free to move them. */
 void iocp_start_receive(struct sys_stream *stream)
 {
@@ -362,9 +363,9 @@ static void receive_completed(struct sys_stream *stream, int status, DWORD bytes
      * read_max, so that the event says HUP with the last data, as epoll's
      * RDHUP. A reset comes after the bytes buffered before it. */
     stream_receive_completed(tcp, status);
-    /* Nothing new came of it (a reader already took the data this doorbell
-     * rang for) and someone still waits: ask again, or no event could ever
-     * come. iocp_start_receive does nothing if the stream is ready. */
+    /* Nothing new came of it (a reader already took the data this receive
+     * announced) and someone still waits: ask again, or no event could
+     * ever come. iocp_start_receive does nothing if the stream is ready. */
     if (stream->armed & EVQ_READABLE)
         iocp_start_receive(stream);
 }
