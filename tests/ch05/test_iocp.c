@@ -102,11 +102,15 @@ EVQ_TEST_WINDOWS(iocp_zero_byte_receive_pins_no_buffer)
 /* ANCHOR_END: zero_byte_test */
 
 /* A receive lent 1 KiB completes full while 48 KiB wait in the socket: the
- * completion handler fetches the rest at once, growing the buffer, so the
- * event finds everything buffered. The version that only counts the
- * completion's bytes shows 1024 here (and, with a one-shot reader that
+ * stream's turn fetches the rest at once, growing the buffer, so the event
+ * finds far more than the completion brought. The version that only counts
+ * the completion's bytes shows 1024 here (and, with a one-shot reader that
  * reads only what the event announced, would strand the rest). The same
- * with the 0-byte receive, which brings nothing by itself. */
+ * with the 0-byte receive, which brings nothing by itself. (Reading opens
+ * the peer's window: bytes it sends then come later, with a completion of
+ * their own - chapter 5's fill stops at a short receive - so the check is
+ * that the first event holds many receives' worth, and that all 48 KiB
+ * arrive in order.) */
 static void completion_larger_than_the_buffer(int zero_byte)
 {
     enum { TOTAL = 48 * 1024 };
@@ -123,17 +127,26 @@ static void completion_larger_than_the_buffer(int zero_byte)
     evq_event event;
     REQUIRE(ch05_wait_one(poll, &event, 5000));
     evq_tcp_stats stats = ch05_stats(stream);
-    CHECK_UINT(stats.read_buffered, ==, TOTAL);
-    CHECK_UINT(stats.read_capacity, ==, 64 * 1024); /* 1 KiB doubled until it fit */
+    CHECK_UINT(stats.read_buffered, >, 8 * 1024);
+    CHECK_UINT(stats.read_capacity, >=, 16 * 1024); /* 1 KiB doubled as it filled */
     CHECK_UINT(stats.kernel_lent, ==, 0);
 
-    const void *data;
-    size_t len = 0;
-    REQUIRE_OK(evq_tcp_peek(stream, &data, &len));
-    REQUIRE_UINT(len, ==, TOTAL);
-    CHECK_UINT(ch05_pattern_mismatch(data, len, 0), ==, TOTAL);
-    REQUIRE_OK(evq_tcp_consume(stream, len));
-    CHECK_ERR(evq_tcp_peek(stream, &data, &len), EVQ_EWOULDBLOCK);
+    size_t got = 0;
+    for (int round = 0; round < 100 && got < TOTAL; round++) {
+        const void *data;
+        size_t len = 0;
+        int rc = evq_tcp_peek(stream, &data, &len);
+        if (rc == EVQ_EWOULDBLOCK) { /* the rest comes with its own completion */
+            REQUIRE_OK(evq_reregister(poll, stream, 1, EVQ_READABLE));
+            REQUIRE(ch05_wait_one(poll, &event, 5000));
+            continue;
+        }
+        REQUIRE_OK(rc);
+        CHECK_UINT(ch05_pattern_mismatch(data, len, got), ==, len);
+        REQUIRE_OK(evq_tcp_consume(stream, len));
+        got += len;
+    }
+    CHECK_UINT(got, ==, TOTAL);
     evq_tcp_close(stream);
     evq_socket_close(peer);
     evq_poll_close(poll);
@@ -149,14 +162,16 @@ EVQ_TEST_WINDOWS(iocp_a_zero_byte_completion_is_read_completely)
     completion_larger_than_the_buffer(1);
 }
 
-/* A reader may take the data before the wait has dequeued the 0-byte
- * receive that announced it (recv() beside a 0-byte WSARecv is safe: that
- * one takes no data). The completion then finds an empty socket: no event
- * (READABLE would be a lie: the read would say EWOULDBLOCK), and the
- * receive is posted again. A version that does not resubmit never hears
- * of the next bytes; one that reports every completion reports a read that
- * blocks. */
-EVQ_TEST_WINDOWS(iocp_a_receive_for_data_already_read_is_posted_again)
+/* Chapter 4's reader could take the data before the wait had dequeued the
+ * 0-byte receive that announced it, and the completion then found an empty
+ * socket. Chapter 5's receive is the stream's look at the socket: until its
+ * completion, the socket counts as found empty (read_drained), so a read
+ * ahead of it says EWOULDBLOCK and takes nothing; the completion announces
+ * the byte, the reader takes it, and the next receive - posted when the
+ * stream is armed again - announces the next. A version that stopped
+ * posting receives would never hear of "b"; one that reported every
+ * completion would report a read that says EWOULDBLOCK. */
+EVQ_TEST_WINDOWS(iocp_a_read_ahead_of_the_completion_takes_nothing)
 {
     evq_poll *poll;
     evq_tcp *stream;
@@ -170,9 +185,14 @@ EVQ_TEST_WINDOWS(iocp_a_receive_for_data_already_read_is_posted_again)
     evq_sleep_ms(50); /* the completion is in the port by now (likely; not relied on) */
     char buf[8];
     size_t n = 0;
-    REQUIRE_OK(evq_tcp_read(stream, buf, sizeof buf, &n)); /* ahead of the event */
-    CHECK_UINT(n, ==, 1);
+    CHECK_ERR(evq_tcp_read(stream, buf, sizeof buf, &n), EVQ_EWOULDBLOCK); /* ahead of it */
     evq_event event;
+    REQUIRE(ch05_wait_one(poll, &event, 5000));
+    CHECK_UINT(event.ready & EVQ_READABLE, ==, EVQ_READABLE);
+    REQUIRE_OK(evq_tcp_read(stream, buf, sizeof buf, &n));
+    CHECK_UINT(n, ==, 1);
+    CHECK_MEM(buf, "a", 1);
+    REQUIRE_OK(evq_reregister(poll, stream, 1, EVQ_READABLE));
     for (int i = 0; i < 3; i++) {
         CHECK_OK(evq_poll_wait(poll, &event, 1, 20, &n));
         CHECK_UINT(n, ==, 0);
@@ -364,7 +384,7 @@ int main(int argc, char **argv)
         EVQ_CASE(iocp_zero_byte_receive_pins_no_buffer),
         EVQ_CASE(iocp_a_completion_larger_than_the_buffer_is_read_completely),
         EVQ_CASE(iocp_a_zero_byte_completion_is_read_completely),
-        EVQ_CASE(iocp_a_receive_for_data_already_read_is_posted_again),
+        EVQ_CASE(iocp_a_read_ahead_of_the_completion_takes_nothing),
         EVQ_CASE(iocp_accept_ex_takes_every_connection_in_order),
         EVQ_CASE(iocp_closing_a_listener_with_accept_ex_in_flight),
         EVQ_CASE(iocp_a_send_in_flight_lends_the_queue_and_is_retired_with_it),

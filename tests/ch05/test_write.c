@@ -112,14 +112,14 @@ EVQ_TEST(the_rest_of_a_partial_write_is_queued_and_sent_by_the_queue)
 /* ---- a slow socket, made with the io hook ---- */
 
 /* First `interruptions` EVQ_EINTR; sends of at most `cap` bytes (0: any);
- * a reset after `reset_after_calls` sends (0: never). With `fill_up`, each
- * capped send is followed by one that says the socket is full
- * (EVQ_EWOULDBLOCK, as EAGAIN would), so a readiness backend's queue drains
- * by `cap` bytes per kernel WRITABLE: a slow socket. */
+ * a reset after `reset_after_calls` sends (0: never). (Chapter 4's hook
+ * could also say the socket was full after each send, a slow socket whose
+ * WRITABLE the one-shot kernel reported again at every re-arm. An
+ * edge-triggered kernel reports room only after a socket that was really
+ * full, so chapter 5 makes the queue drain in small steps with a small
+ * turn budget instead: slow_queue below.) */
 struct send_hook {
     size_t cap;
-    bool fill_up;
-    bool full; /* the last send went through: the next one finds the socket full */
     int interruptions;
     int reset_after_calls;
     int calls;
@@ -137,21 +137,25 @@ static int on_send(void *context, enum evq_io_direction direction, size_t *len)
     }
     if (hook->reset_after_calls > 0 && hook->calls > hook->reset_after_calls)
         return EVQ_ECONNRESET;
-    if (hook->fill_up && hook->full) {
-        hook->full = false;
-        return EVQ_EWOULDBLOCK;
-    }
-    hook->full = true;
     if (hook->cap > 0 && *len > hook->cap)
         *len = hook->cap;
     return 0;
 }
 
 #ifndef _WIN32
-/* The next three cases make a slow socket with the hook's `fill_up`: they
- * are about a readiness backend's kernel WRITABLE. On IOCP no send reports
- * a full socket (the kernel keeps the buffer and completes later), so
- * test_iocp.c holds the IOCP side of these promises. */
+/* The next three cases drain the queue 4 KiB per turn (a turn budget of
+ * 4 KiB: each turn of the stream sends that much and no more). They count
+ * on a send completing at once, as on a readiness backend; on IOCP a send
+ * may stay in flight, so test_iocp.c holds the IOCP side of these
+ * promises. */
+enum { STEP = 4096 };
+
+static evq_tcp_limits slow_queue(size_t write_high, size_t write_low)
+{
+    evq_tcp_limits limits = ch05_limits(4096, 65536, write_high, write_low);
+    limits.turn_budget = STEP;
+    return limits;
+}
 
 /* Backpressure: WRITABLE comes once the queue has drained to write_low,
  * not at the first moment the socket takes a byte. Catches a queue that
@@ -159,19 +163,17 @@ static int on_send(void *context, enum evq_io_direction direction, size_t *len)
  * after every 4 KiB, with the queue still nearly full). */
 EVQ_TEST_POSIX(writable_comes_when_the_queue_is_down_to_write_low)
 {
-    enum { HIGH = 64 * 1024, LOW = 16 * 1024, CAP = 4096 };
+    enum { HIGH = 64 * 1024, LOW = 16 * 1024 };
     evq_poll *poll;
     evq_tcp *stream;
     evq_socket peer;
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch05_pair(poll, &stream, &peer));
-    evq_tcp_limits limits = ch05_limits(4096, 65536, HIGH, LOW);
+    evq_tcp_limits limits = slow_queue(HIGH, LOW);
     REQUIRE_OK(evq_tcp_set_limits(stream, &limits));
-    struct send_hook hook = {.cap = CAP, .fill_up = true};
-    evq_tcp_set_io_hook(stream, on_send, &hook);
     size_t written = 0;
     REQUIRE_ERR(write_until_full(stream, &written, (size_t)1 << 20, NULL), EVQ_EWOULDBLOCK);
-    CHECK_UINT(written, ==, HIGH + CAP); /* 4 KiB went at once, then the queue filled */
+    CHECK_UINT(written, ==, HIGH + STEP); /* 4 KiB went at once, then the queue filled */
     REQUIRE_OK(evq_register(poll, stream, 7, EVQ_WRITABLE));
     evq_event event;
     REQUIRE(ch05_wait_one(poll, &event, 10000));
@@ -179,10 +181,9 @@ EVQ_TEST_POSIX(writable_comes_when_the_queue_is_down_to_write_low)
     CHECK_UINT(event.ready, ==, EVQ_WRITABLE);
     size_t queued = evq_tcp_queued(stream);
     CHECK_UINT(queued, <=, LOW);
-    CHECK_UINT(queued, >, LOW - CAP); /* and not later than that */
-    evq_tcp_set_io_hook(stream, NULL, NULL);
+    CHECK_UINT(queued, >, LOW - STEP); /* and not later than that */
     CHECK_UINT(wait_until_drained(poll, stream, 10000), ==, 0);
-    unsigned char buf[HIGH + CAP];
+    unsigned char buf[HIGH + STEP];
     size_t received = 0;
     while (received < written) {
         size_t n = 0;
@@ -204,12 +205,12 @@ static int count_waits(void *context, int *timeout_ms)
     return 0;
 }
 
-/* The queue's own kernel events (a flush every 4 KiB here) neither reach
- * the caller nor use up the caller's one-shot READABLE arming, and once
- * the queue is empty the kernel stops watching for WRITABLE. Catches a
- * flush that reports to the caller or disarms it (the "x" would never be
- * reported), and WRITABLE left on after draining (the 200 ms wait would
- * spin through many kernel calls on an always-writable socket). */
+/* The queue's own turns (a flush of 4 KiB each here) neither reach the
+ * caller nor use up the caller's one-shot READABLE arming, and once the
+ * queue is empty nothing wakes the kernel wait. Catches a flush that
+ * reports to the caller or disarms it (the "x" would never be reported),
+ * and a level-triggered WRITABLE (the 200 ms wait would spin through many
+ * kernel calls on an always-writable socket). */
 EVQ_TEST_POSIX(flushes_keep_the_callers_arming_and_stop_when_drained)
 {
     evq_poll *poll;
@@ -218,14 +219,14 @@ EVQ_TEST_POSIX(flushes_keep_the_callers_arming_and_stop_when_drained)
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch05_pair(poll, &stream, &peer));
     REQUIRE_OK(evq_register(poll, stream, 9, EVQ_READABLE));
-    struct send_hook hook = {.cap = 4096, .fill_up = true};
-    evq_tcp_set_io_hook(stream, on_send, &hook);
+    evq_tcp_limits limits = slow_queue(1 << 20, 1 << 18);
+    REQUIRE_OK(evq_tcp_set_limits(stream, &limits));
     size_t written = 0;
     REQUIRE_OK(write_until_full(stream, &written, 64 * 1024, NULL));
     CHECK_UINT(evq_tcp_queued(stream), ==, 60 * 1024);
     CHECK_UINT(wait_until_drained(poll, stream, 10000), ==, 0); /* 15 flushes, no event */
     CHECK_UINT(evq_tcp_queued(stream), ==, 0);
-    CHECK_INT(hook.calls, >=, 15);
+    CHECK_UINT(ch05_stats(stream).send_calls, >=, 16);
 
     int waits = 0;
     evq_poll_set_wait_hook(poll, count_waits, &waits);
@@ -319,7 +320,9 @@ EVQ_TEST_POSIX(a_background_send_failure_is_reported_once)
     evq_socket peer;
     REQUIRE_OK(evq_poll_open(&poll));
     REQUIRE_OK(ch05_pair(poll, &stream, &peer));
-    struct send_hook hook = {.cap = 4096, .fill_up = true, .reset_after_calls = 2};
+    evq_tcp_limits limits = slow_queue(1 << 20, 1 << 18);
+    REQUIRE_OK(evq_tcp_set_limits(stream, &limits));
+    struct send_hook hook = {.reset_after_calls = 2};
     evq_tcp_set_io_hook(stream, on_send, &hook);
     size_t written = 0;
     REQUIRE_OK(write_until_full(stream, &written, 64 * 1024, NULL)); /* 4 KiB sent, 60 queued */
@@ -425,15 +428,20 @@ static uint64_t fnv1a(uint64_t hash, const unsigned char *data, size_t len)
 
 struct echo_side {
     evq_tcp *stream;
-    size_t in, out;     /* bytes received, bytes written */
+    size_t in, out; /* bytes received, bytes written */
     uint64_t in_hash, out_hash;
-    size_t mismatch;    /* first byte received that was not the pattern; SIZE_MAX: none */
-    int backpressure;   /* writes refused, or cut short, by a full queue */
-    bool blocked;       /* waiting for WRITABLE before taking more */
+    size_t mismatch;  /* first byte received that was not the pattern; SIZE_MAX: none */
+    int backpressure; /* writes refused, or cut short, by a full queue */
+    bool blocked;     /* waiting for WRITABLE before taking more */
 };
 
-enum { ECHO_TOTAL = 16 << 20, ECHO_HIGH = 256 * 1024, ECHO_LOW = 64 * 1024,
-       ECHO_READ_MAX = 64 * 1024, ECHO_SLOW_READ = 16 * 1024 };
+enum {
+    ECHO_TOTAL = 16 << 20,
+    ECHO_HIGH = 256 * 1024,
+    ECHO_LOW = 64 * 1024,
+    ECHO_READ_MAX = 64 * 1024,
+    ECHO_SLOW_READ = 16 * 1024
+};
 
 static void check_received(struct echo_side *side, const void *data, size_t len)
 {
@@ -484,8 +492,8 @@ static int client_write(struct echo_side *client)
 {
     unsigned char chunk[65536];
     while (client->out < ECHO_TOTAL) {
-        size_t want = ECHO_TOTAL - client->out < sizeof chunk ? ECHO_TOTAL - client->out
-                                                               : sizeof chunk;
+        size_t want =
+            ECHO_TOTAL - client->out < sizeof chunk ? ECHO_TOTAL - client->out : sizeof chunk;
         ch05_pattern_fill(chunk, want, client->out);
         size_t n = 0;
         int rc = evq_tcp_write(client->stream, chunk, want, &n);
@@ -533,8 +541,8 @@ EVQ_TEST(echo_16_mib_with_backpressure_both_ways)
     REQUIRE_OK(evq_tcp_set_limits(listener, &limits));
     uint16_t port = 0;
     REQUIRE_OK(evq_tcp_local_port(listener, &port));
-    struct echo_side client = {.mismatch = SIZE_MAX, .in_hash = 14695981039346656037u,
-                               .out_hash = 14695981039346656037u};
+    struct echo_side client = {
+        .mismatch = SIZE_MAX, .in_hash = 14695981039346656037u, .out_hash = 14695981039346656037u};
     struct echo_side server = client;
     REQUIRE_OK(evq_tcp_connect(poll, "127.0.0.1", port, &client.stream));
     REQUIRE_OK(evq_tcp_set_limits(client.stream, &limits));

@@ -234,7 +234,8 @@ int evq_deregister(evq_poll *poll, evq_tcp *stream);
 /* ANCHOR: limits */
 /* How much a stream may buffer, and when. Defaults (evq_tcp_get_default_limits):
  * reads start at 4 KiB and double up to 256 KiB; the write queue holds at
- * most 1 MiB and says WRITABLE again once it has drained to 256 KiB. */
+ * most 1 MiB and says WRITABLE again once it has drained to 256 KiB; one
+ * turn moves at most 64 KiB each way. */
 typedef struct evq_tcp_limits {
     size_t read_initial; /* the read buffer's size when it is (re)allocated, > 0 */
     size_t read_max;     /* it doubles while a fill finds it full, up to this (>= read_initial) */
@@ -242,6 +243,8 @@ typedef struct evq_tcp_limits {
     size_t write_low; /* WRITABLE is reported once the queue is at or below this (< write_high) */
     int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); ignored
                               elsewhere */
+    size_t turn_budget;    /* bytes the queue receives, and sends, for the stream in one turn,
+                              at most (> 0): the fairness budget (see evq_tcp_read) */
 } evq_tcp_limits;
 /* ANCHOR_END: limits */
 
@@ -264,6 +267,7 @@ typedef struct evq_tcp_stats {
     size_t kernel_lent;        /* IOCP: bytes of buffer the kernel owns now; 0 elsewhere */
     uint64_t receive_calls;    /* recv/WSARecv calls made, EINTR retries included */
     uint64_t send_calls;       /* send/WSASend calls made, EINTR retries included */
+    uint64_t kernel_events;    /* events the kernel reported for it: edges, or IOCP completions */
 } evq_tcp_stats;
 int evq_tcp_get_stats(const evq_tcp *stream, evq_tcp_stats *out);
 

@@ -4,12 +4,14 @@
  * prove what cannot be seen from outside - that an interrupted wait is
  * retried with the time that is left (not the whole timeout again), that
  * a stream closed with a read in flight is freed only once the kernel has
- * handed its buffer back, and where each name lookup went.
+ * handed its buffer back, where each name lookup went, and how many
+ * kernel waits and registration calls the queue made.
  */
 #ifndef EVQ_TESTING_H
 #define EVQ_TESTING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "evq.h"
 #include "evq_clock.h"
@@ -69,5 +71,17 @@ typedef struct evq_lookup_stats {
 } evq_lookup_stats;
 
 void evq_poll_get_lookup_stats(evq_poll *poll, evq_lookup_stats *out);
+
+/* ANCHOR: kernel_stats */
+/* What the queue asked of its kernel. A stream's kernel events (edges, or
+ * IOCP completions) are in evq_tcp_stats.kernel_events. */
+typedef struct evq_kernel_stats {
+    uint64_t waits;         /* kernel waits (epoll_wait, kevent, GetQueuedCompletionStatusEx) */
+    uint64_t control_calls; /* registration calls: epoll_ctl, kevent() with changes,
+                               CreateIoCompletionPort for a socket */
+} evq_kernel_stats;
+
+void evq_poll_get_kernel_stats(evq_poll *poll, evq_kernel_stats *out);
+/* ANCHOR_END: kernel_stats */
 
 #endif

@@ -5,10 +5,12 @@
  *
  * IOCP is a completion queue: the kernel does not say "you may read now", it
  * says "the read you started has finished, into the buffer you lent me".
- * The backend emulates readiness on top of it: READABLE means "the
- * stream's read buffer holds something the caller has not seen (or the
- * end)", WRITABLE "no send is in flight", READABLE on a listener "an
- * AcceptEx has completed".
+ * There is no notification to arm, and nothing to make edge-triggered: each
+ * operation completes once, and that completion is the edge the readiness
+ * backends get from their kernels - a receive's "bytes came", a send's "the
+ * kernel has taken them, there is room", an AcceptEx's "a connection came",
+ * a ConnectEx's outcome. poll.c remembers and acts on them exactly as it
+ * does on epoll's and kqueue's edges.
  *
  * The rule everything here follows: from the moment WSARecv, WSASend or
  * AcceptEx is called until its completion packet is dequeued, the
@@ -34,7 +36,7 @@
  * The seam between the two files, and nothing else:
  *   poll_iocp.c -> tcp_win.c: iocp_completed, iocp_start_receive,
  *                             iocp_post_accepts
- *   tcp_win.c -> poll_iocp.c: iocp_started, iocp_associate
+ *   tcp_win.c -> poll_iocp.c: iocp_started (and sys_stream_attach, sys.h)
  */
 #ifndef EVQ_IOCP_H
 #define EVQ_IOCP_H
@@ -52,11 +54,7 @@
  * address length for the transport protocol in use", for each address. */
 #define IOCP_ACCEPT_ADDRESS_SIZE (sizeof(struct sockaddr_storage) + 16)
 
-/* IOCP_CHECK is not Winsock's: a packet the backend posts to itself when a
- * stream is armed for something that holds already (a queue with no send
- * in flight is WRITABLE at once), so that the wait reports it in the
- * port's order, as a kernel would queue it. */
-enum iocp_op_kind { IOCP_RECEIVE, IOCP_SEND, IOCP_ACCEPT, IOCP_CONNECT, IOCP_CHECK };
+enum iocp_op_kind { IOCP_RECEIVE, IOCP_SEND, IOCP_ACCEPT, IOCP_CONNECT };
 
 /* ANCHOR: op */
 /* One overlapped operation. The kernel gets &op->overlapped and hands the
@@ -85,17 +83,15 @@ struct iocp_accept {
 
 /* ANCHOR: stream */
 struct sys_stream {
-    evq_tcp *tcp;          /* NULL once closed with I/O in flight ("retired") */
+    evq_tcp *tcp;          /* NULL once closed with I/O in flight ("retired"): the port's lock's */
     struct sys_poll *poll; /* the port this socket is tied to */
-    unsigned armed;        /* the emulated one-shot arming: what may still give an event */
     size_t in_flight;      /* this stream's operations the kernel owns now */
-    struct iocp_op receive, send, connect, check;
+    struct iocp_op receive, send, connect;
     int connect_status; /* the last ConnectEx's outcome, once it has come back */
     /* The WSABUF arrays: the provider reads them before WSARecv/WSASend
      * returns (Microsoft's Remarks on both); here they cost nothing. */
     WSABUF receive_buffer;
     WSABUF send_buffers[SYS_SEND_SEGMENTS];
-    bool in_batch;                   /* reported by the wait being collected */
     struct sys_stream *retired_next; /* the queue's retired list */
     /* A stream closed with I/O in flight keeps what the kernel may still
      * touch, taken out of the evq_tcp that is freed: the read buffer a
@@ -112,18 +108,18 @@ struct sys_stream {
 /* ANCHOR_END: stream */
 
 /* poll_iocp.c: count an operation the kernel has accepted (it will come
- * back through the port, even if it failed or was cancelled). */
+ * back through the port, even if it failed or was cancelled). Under the
+ * stream's lock: the completion is taken under it too (sys_event_take),
+ * so another waiter that dequeues it at once waits for this count. */
 void iocp_started(struct iocp_op *op);
-/* poll_iocp.c: tie the stream's socket to the queue's port, for good, with
- * the stream as the key of its completions. */
-int iocp_associate(struct sys_stream *stream);
 
 /* tcp_win.c */
 /* A dequeued completion: update the buffers from what the kernel did. */
 void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes);
 /* Post the receive that waits for data (0 bytes, or into the read buffer),
- * unless one is in flight or the stream is ready already. A failure to
- * start ends the read side (it is reported after the buffered bytes). */
+ * unless one is in flight or the stream has something unseen already. A
+ * failure to start ends the read side (it is reported after the buffered
+ * bytes). */
 void iocp_start_receive(struct sys_stream *stream);
 /* Post AcceptEx into every empty slot of a listener (after a failure). */
 void iocp_post_accepts(struct sys_stream *listener);

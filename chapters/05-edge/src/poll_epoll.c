@@ -1,15 +1,21 @@
-/* poll_epoll.c - the queue on Linux epoll, one-shot (EPOLLONESHOT).
+/* poll_epoll.c - the queue on Linux epoll, edge-triggered (EPOLLET).
  *
- * Arming: EPOLL_CTL_ADD the first time, with EPOLLONESHOT; after one event
- * the kernel disables the whole descriptor (every interest) until
- * EPOLL_CTL_MOD arms it again - exactly what sys.h asks, so nothing is
- * emulated here. Per stream it keeps one bit: whether the socket is in the
- * set. The waker is an eventfd in the same epoll set.
+ * A socket is added once (EPOLL_CTL_ADD) with EPOLLIN | EPOLLOUT |
+ * EPOLLRDHUP | EPOLLET and stays until it is closed (EPOLL_CTL_DEL): no
+ * EPOLL_CTL_MOD per event. The kernel then reports each change once - new
+ * bytes, room again after a full send buffer, the peer's FIN - and poll.c
+ * remembers what it says. Per stream it keeps one bit: whether the socket
+ * is in the set. The waker is an eventfd in the same epoll set.
+ *
+ * Several threads may call epoll_wait on one epoll descriptor at once;
+ * each ready item is handed to one of them. The event array is each
+ * caller's own.
  */
 #define _GNU_SOURCE /* epoll_create1, eventfd, EPOLLRDHUP */
 #include "sys.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -18,12 +24,11 @@
 struct sys_poll {
     int epoll_fd;
     int wake_fd; /* eventfd; its epoll_event.data.ptr is this struct, never a stream */
-    struct epoll_event events[SYS_MAX_EVENTS];
+    atomic_uint_fast64_t control_calls;
 };
 
 /* What epoll needs to know of a stream that the portable files do not:
- * whether its socket is in the epoll set (ADD done, DEL not yet), which
- * decides between EPOLL_CTL_ADD and EPOLL_CTL_MOD. */
+ * whether its socket is in the epoll set (ADD done, DEL not yet). */
 struct sys_stream {
     bool in_kernel;
 };
@@ -33,6 +38,7 @@ int sys_poll_open(struct sys_poll **out)
     struct sys_poll *sys = calloc(1, sizeof *sys);
     if (!sys)
         return EVQ_ENOMEM;
+    atomic_init(&sys->control_calls, 0);
     sys->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     sys->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int rc = sys->epoll_fd < 0 || sys->wake_fd < 0 ? evq_error_from_errno(errno) : 0;
@@ -64,26 +70,30 @@ void sys_poll_close(struct sys_poll *sys)
     free(sys);
 }
 
-/* ANCHOR: translate */
-/* Kernel flags to the library's readiness, in one place. EPOLLERR and
- * EPOLLHUP come whether asked for or not; they mean the next read or write
- * returns at once (EOF, or the error), so they make the stream ready for
- * whatever it was armed for. EPOLLRDHUP (asked for with READABLE) is the
- * peer's FIN: readable, and reads end in EOF. */
-static uint32_t ready_from_epoll(uint32_t flags, unsigned interests)
+uint64_t sys_poll_control_calls(const struct sys_poll *sys)
 {
-    uint32_t ready = 0;
+    return atomic_load(&((struct sys_poll *)sys)->control_calls);
+}
+
+/* ANCHOR: translate */
+/* Kernel flags to edges, in one place. EPOLLRDHUP is the peer's FIN: read
+ * on to the EOF. EPOLLHUP (both directions shut, or a reset) and EPOLLERR
+ * come whether asked for or not: the connection is over, and every later
+ * read or write returns at once - readable and writable. */
+static uint32_t edges_from_epoll(uint32_t flags)
+{
+    uint32_t edges = 0;
     if (flags & EPOLLIN)
-        ready |= EVQ_READABLE;
+        edges |= EVQ_READABLE;
     if (flags & EPOLLOUT)
-        ready |= EVQ_WRITABLE;
+        edges |= EVQ_WRITABLE;
     if (flags & EPOLLRDHUP)
-        ready |= EVQ_READABLE | EVQ_HUP;
+        edges |= EVQ_READABLE | EVQ_HUP;
     if (flags & EPOLLHUP)
-        ready |= EVQ_HUP | interests;
+        edges |= EVQ_READABLE | EVQ_WRITABLE | EVQ_HUP | SYS_END;
     if (flags & EPOLLERR)
-        ready |= EVQ_ERR | interests;
-    return ready;
+        edges |= EVQ_READABLE | EVQ_WRITABLE | EVQ_ERR;
+    return edges;
 }
 /* ANCHOR_END: translate */
 
@@ -91,11 +101,11 @@ static uint32_t ready_from_epoll(uint32_t flags, unsigned interests)
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
-    /* Never offer the kernel more room than the caller has: every event it
-     * hands back has already disarmed its stream (one-shot), so one that
-     * does not fit in the caller's array would be lost for good. */
+    /* On this thread's stack: another may be in epoll_wait beside it. An
+     * edge that does not fit stays on epoll's ready list for the next. */
+    struct epoll_event ready[SYS_MAX_EVENTS];
     int room = capacity < SYS_MAX_EVENTS ? (int)capacity : SYS_MAX_EVENTS;
-    int got = epoll_wait(sys->epoll_fd, sys->events, room, timeout_ms);
+    int got = epoll_wait(sys->epoll_fd, ready, room, timeout_ms);
     if (got < 0)
         return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: poll.c retries */
     size_t out = 0;
@@ -105,28 +115,33 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
          * never keep a pointer to one (&ev->data.u64 is a misaligned
          * uint64_t * - undefined behaviour, and a bus error on some CPUs),
          * and never copy the array into a struct of your own layout. */
-        void *owner = sys->events[i].data.ptr;
-        uint32_t flags = sys->events[i].events;
-        if (owner == sys) {
+        uint64_t data = ready[i].data.u64;
+        uint32_t flags = ready[i].events;
+        if (data == (uint64_t)(uintptr_t)sys) {
             uint64_t count;
             if (read(sys->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
                 return evq_error_from_errno(errno);
             *woken = true;
             continue;
         }
-        evq_tcp *tcp = owner;
-        events[out].tcp = tcp;
-        events[out].ready = ready_from_epoll(flags, tcp->kernel_armed);
+        events[out].tag = (uintptr_t)data;
+        events[out].tcp = sys_tagged_stream((uintptr_t)data);
+        events[out].edges = edges_from_epoll(flags);
         events[out].error = 0; /* EPOLLERR: the next recv() or send() returns it */
-        /* The socket may hold bytes that came after the last fill's EAGAIN. */
-        if (events[out].ready & (EVQ_READABLE | EVQ_HUP | EVQ_ERR))
-            tcp->read_drained = false;
+        events[out].operation = NULL;
+        events[out].bytes = 0;
         out++;
     }
     *n = out;
     return 0;
 }
 /* ANCHOR_END: wait */
+
+uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+{
+    (void)sys; /* an edge changes nothing by itself: poll.c remembers it */
+    return sys_tag_current(event->tcp, event->tag) ? event->edges : 0;
+}
 
 int sys_poll_wake(struct sys_poll *sys)
 {
@@ -141,55 +156,60 @@ int sys_poll_wake(struct sys_poll *sys)
     }
 }
 
-int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
+/* ANCHOR: attach */
+/* Once per socket: both directions, edge-triggered. EPOLLOUT is asked for
+ * from the start although most sockets are writable at once: its edge comes
+ * only when room returns after the send buffer was full, which is the one
+ * moment a queue with bytes waiting must hear of. Adding a socket that
+ * holds something already reports it at once (fs/eventpoll.c, ep_insert:
+ * "If the file is already "ready" we drop it inside the ready list"), so no
+ * edge that came before the ADD is lost. The data is the stream itself, not
+ * the token: the wait needs its state, and a re-registration changes the
+ * token without the kernel hearing of it. */
+int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
 {
-    (void)sys; /* the socket joins the epoll set when it is first armed */
-    tcp->sys = calloc(1, sizeof *tcp->sys);
-    return tcp->sys ? 0 : EVQ_ENOMEM;
-}
-
-static int remove_from_set(struct sys_poll *sys, evq_tcp *tcp)
-{
-    if (!tcp->sys->in_kernel)
-        return 0;
-    /* A non-NULL event pointer for kernels before 2.6.9, which required one. */
-    struct epoll_event unused = {0};
-    if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_DEL, tcp->socket, &unused) != 0)
-        return evq_error_from_errno(errno);
-    tcp->sys->in_kernel = false;
-    return 0;
-}
-
-/* ANCHOR: arm */
-int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    /* Nothing wanted: out of the set. (Armed with no events is not silent:
-     * EPOLLERR and EPOLLHUP are reported whether asked for or not.) */
-    if (interests == 0)
-        return remove_from_set(sys, tcp);
     struct epoll_event ev = {0};
-    ev.events = EPOLLONESHOT;
-    if (interests & EVQ_READABLE)
-        ev.events |= EPOLLIN | EPOLLRDHUP;
-    if (interests & EVQ_WRITABLE)
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    if (!tcp->listener)
         ev.events |= EPOLLOUT;
-    /* The stream itself, not the token: the wait needs its state, and a
-     * re-registration may change the token without touching the kernel. */
-    ev.data.ptr = tcp;
-    /* After an event EPOLLONESHOT has disabled the descriptor, but it is
-     * still in the set: MOD, not ADD, arms it again. Both look at the
-     * socket's state now, not only at what happens next: data that came
-     * while the stream was disarmed is reported at once (fs/eventpoll.c,
-     * ep_insert and ep_modify: "If the item is "hot" and it is not
-     * registered inside the ready list, push it inside"). stream.c's
-     * read_drained relies on that: no wake-up is lost. */
-    int op = tcp->sys->in_kernel ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(sys->epoll_fd, op, tcp->socket, &ev) != 0)
+    ev.data.u64 = sys_tag(tcp);
+    atomic_fetch_add(&sys->control_calls, 1);
+    if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_ADD, tcp->socket, &ev) != 0)
         return evq_error_from_errno(errno);
     tcp->sys->in_kernel = true;
     return 0;
 }
-/* ANCHOR_END: arm */
+/* ANCHOR_END: attach */
+
+int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
+{
+    tcp->sys = calloc(1, sizeof *tcp->sys);
+    if (!tcp->sys)
+        return EVQ_ENOMEM;
+    int rc = tcp->socket != EVQ_INVALID_SOCKET ? sys_stream_attach(sys, tcp) : 0;
+    if (rc != 0) {
+        free(tcp->sys);
+        tcp->sys = NULL;
+    }
+    return rc;
+}
+
+void sys_watch_read(struct sys_poll *sys, evq_tcp *tcp)
+{
+    (void)sys;
+    (void)tcp; /* the kernel has watched the socket since it was added */
+}
+
+static void remove_from_set(struct sys_poll *sys, evq_tcp *tcp)
+{
+    if (!tcp->sys->in_kernel)
+        return;
+    /* A non-NULL event pointer for kernels before 2.6.9, which required one. */
+    struct epoll_event unused = {0};
+    atomic_fetch_add(&sys->control_calls, 1);
+    epoll_ctl(sys->epoll_fd, EPOLL_CTL_DEL, tcp->socket, &unused); /* it goes with close() anyway */
+    tcp->sys->in_kernel = false;
+}
 
 void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
 {
@@ -208,8 +228,9 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 
 /* ANCHOR: abandon */
 /* The next address gets a new descriptor, quite possibly with the same
- * number: the old one leaves the epoll set before it is closed, and the
- * stream is out of the set until the new one is armed (EPOLL_CTL_ADD). */
+ * number: the old one leaves the epoll set before it is closed, and an
+ * edge of it that a wait has already taken carries the old socket_count
+ * (sys_tag), which the new socket no longer has. */
 void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
 {
     remove_from_set(sys, tcp);

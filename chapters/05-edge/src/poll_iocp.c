@@ -1,12 +1,18 @@
 /* poll_iocp.c - the queue on a Windows I/O completion port.
  *
- * The port reports finished operations, not readiness; iocp.h says how the
- * backend builds readiness on top. This file is the queue's side: the port
- * and its waker, each stream's IOCP state from the moment its socket is
- * tied to the port until the kernel has given back the last of its
- * memory, the emulated one-shot arming, and the wait: dequeue completions,
- * hand each to tcp_win.c, then translate what changed into readiness for
- * the portable queue - which keeps the one ready list every backend shares.
+ * The port reports finished operations, not readiness; iocp.h says why each
+ * completion is this backend's edge. This file is the queue's side: the
+ * port and its waker, each stream's IOCP state from the moment its socket
+ * is tied to the port until the kernel has given back the last of its
+ * memory, and the wait: dequeue completions, and hand each, under its
+ * stream's lock, to tcp_win.c (sys_event_take) - the portable queue does
+ * the rest, as it does for epoll's and kqueue's edges.
+ *
+ * Several threads may dequeue from one port at once (the port's concurrency
+ * value is 0: as many running at once as there are processors), each
+ * packet going to one of them. What they share here - the count of
+ * operations in flight, the retired list, and whether a stream is retired
+ * - is the port's lock's, taken after a stream's (poll.c, "locks").
  */
 #include "iocp.h"
 
@@ -24,12 +30,12 @@
 
 struct sys_poll {
     HANDLE port;
-    volatile LONG wake_pending; /* a waker packet is in the port */
-    size_t in_flight;           /* operations started and not yet dequeued */
-    struct sys_stream *retired; /* closed streams whose I/O is still in flight */
+    volatile LONG wake_pending;    /* a waker packet is in the port */
+    volatile LONG64 control_calls; /* sockets tied to the port */
+    evq_mutex lock;                /* the three below, and each stream's tcp pointer */
+    size_t in_flight;              /* operations started and not yet taken back */
+    struct sys_stream *retired;    /* closed streams whose I/O is still in flight */
     size_t retired_count;
-    OVERLAPPED_ENTRY entries[SYS_MAX_EVENTS];
-    struct sys_stream *batch[SYS_MAX_EVENTS]; /* the streams the wait being collected touched */
 };
 
 /* A stream's completions carry the stream as their key; the waker's packet
@@ -47,15 +53,27 @@ int sys_poll_open(struct sys_poll **out)
     struct sys_poll *sys = calloc(1, sizeof *sys);
     if (!sys)
         return EVQ_ENOMEM;
-    /* Concurrency 1: one thread waits on a queue in this chapter. */
-    sys->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    int rc = evq_mutex_init(&sys->lock);
+    if (rc != 0) {
+        free(sys);
+        return rc;
+    }
+    /* Concurrency 0: as many threads running at once as there are
+     * processors - several may wait on this queue. */
+    sys->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (!sys->port) {
-        int rc = evq_error_from_win32(GetLastError());
+        rc = evq_error_from_win32(GetLastError());
+        evq_mutex_destroy(&sys->lock);
         free(sys);
         return rc;
     }
     *out = sys;
     return 0;
+}
+
+uint64_t sys_poll_control_calls(const struct sys_poll *sys)
+{
+    return (uint64_t)InterlockedCompareExchange64((volatile LONG64 *)&sys->control_calls, 0, 0);
 }
 
 /* ---- a stream's IOCP state, and its lifetime ---- */
@@ -76,11 +94,10 @@ int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
     op_init(&stream->receive, stream, IOCP_RECEIVE);
     op_init(&stream->send, stream, IOCP_SEND);
     op_init(&stream->connect, stream, IOCP_CONNECT);
-    op_init(&stream->check, stream, IOCP_CHECK);
     tcp->sys = stream;
     /* A connecting stream has no socket yet: each one it tries is tied to
      * the port when it is made (tcp_win.c, sys_connect_start). */
-    int rc = tcp->socket != INVALID_SOCKET ? iocp_associate(stream) : 0;
+    int rc = tcp->socket != INVALID_SOCKET ? sys_stream_attach(sys, tcp) : 0;
     if (rc != 0) {
         tcp->sys = NULL;
         free(stream);
@@ -88,24 +105,34 @@ int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
     return rc;
 }
 
-/* A handle is tied to one port for its whole life (there is no way to
- * untie it): that is why a stream belongs to the queue it was made on.
+/* ANCHOR: attach */
+/* The registration, once per socket, as on the other backends - but there
+ * is nothing to ask for: a handle is tied to one port for its whole life
+ * (there is no way to untie it), which is why a stream belongs to the
+ * queue it was made on, and every operation started on it completes there.
  * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is deliberately NOT set: an
  * operation that finishes at once still comes back through the port, so
  * there is exactly one place where the kernel returns an OVERLAPPED. */
-int iocp_associate(struct sys_stream *stream)
+int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
 {
-    HANDLE socket = (HANDLE)stream->tcp->socket;
-    if (!CreateIoCompletionPort(socket, stream->poll->port, (ULONG_PTR)stream, 0))
+    /* Nothing is read but through a receive posted when the caller arms
+     * READABLE (sys_watch_read), which completes at once if bytes wait:
+     * that is this backend's look at what is already there. */
+    tcp->read_drained = true;
+    InterlockedIncrement64(&sys->control_calls);
+    if (!CreateIoCompletionPort((HANDLE)tcp->socket, sys->port, (ULONG_PTR)tcp->sys, 0))
         return evq_error_from_win32(GetLastError());
     return 0;
 }
+/* ANCHOR_END: attach */
 
 void iocp_started(struct iocp_op *op)
 {
     op->in_flight = true;
     op->stream->in_flight++;
+    evq_mutex_lock(&op->stream->poll->lock);
     op->stream->poll->in_flight++;
+    evq_mutex_unlock(&op->stream->poll->lock);
 }
 
 static void stream_free(struct sys_stream *stream)
@@ -133,8 +160,9 @@ static void retired_free(struct sys_poll *sys, struct sys_stream *stream)
 }
 
 /* ANCHOR: returned */
-/* A completion is dequeued: the OVERLAPPED and what it pointed at are ours
- * again. Returns false if the stream was retired (and maybe freed now). */
+/* A completion is taken: the OVERLAPPED and what it pointed at are ours
+ * again. Returns false if the stream was retired (and maybe freed now).
+ * Under the port's lock. */
 static bool op_returned(struct sys_poll *sys, struct iocp_op *op)
 {
     struct sys_stream *stream = op->stream;
@@ -156,7 +184,6 @@ void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
     (void)sys;
     /* The queue is closing: cancel, and let sys_poll_close collect the
      * cancelled completions before the port goes. */
-    tcp->sys->armed = 0;
     if (iocp_busy(tcp->sys) && tcp->socket != INVALID_SOCKET)
         CancelIoEx((HANDLE)tcp->socket, NULL);
 }
@@ -174,7 +201,6 @@ void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
         CancelIoEx((HANDLE)tcp->socket, &stream->connect.overlapped);
     closesocket(tcp->socket);
     tcp->socket = INVALID_SOCKET;
-    stream->armed = 0;
 }
 /* ANCHOR_END: abandon */
 
@@ -201,15 +227,18 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
             stream->kept_write = tcp->write_queue;
             memset(&tcp->write_queue, 0, sizeof tcp->write_queue);
         }
-        stream->tcp = NULL;
-        stream->armed = 0;
         if (sys) {
+            evq_mutex_lock(&sys->lock); /* a waiter's dequeue reads stream->tcp under it */
+            stream->tcp = NULL;
             stream->retired_next = sys->retired;
             sys->retired = stream;
             sys->retired_count++;
+            evq_mutex_unlock(&sys->lock);
+        } else {
+            /* The queue is gone and gave up waiting for this I/O (see
+             * sys_poll_close); leaking is the only safe thing left. */
+            stream->tcp = NULL;
         }
-        /* else: the queue is gone and gave up waiting for this I/O (see
-         * sys_poll_close); leaking is the only safe thing left. */
         return;
     }
     if (tcp->socket != INVALID_SOCKET) /* none while resolving, or after a failed connect */
@@ -221,105 +250,40 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 
 size_t sys_poll_retired(const struct sys_poll *sys)
 {
-    return sys->retired_count;
+    evq_mutex *lock = (evq_mutex *)&sys->lock;
+    evq_mutex_lock(lock);
+    size_t count = sys->retired_count;
+    evq_mutex_unlock(lock);
+    return count;
 }
 
-/* ---- readiness, emulated ---- */
-
-/* ANCHOR: translate */
-/* What the stream is ready for now, among `armed`: the translation the
- * readiness backends make from kernel flags, made here from the state the
- * completions left. */
-static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
+/* The caller waits to read and nothing tells it yet: start what will. */
+void sys_watch_read(struct sys_poll *sys, evq_tcp *tcp)
 {
-    const evq_tcp *tcp = stream->tcp;
-    uint32_t ready = 0;
-    if ((armed & EVQ_READABLE) && stream->accepts) {
-        for (int i = 0; i < IOCP_ACCEPTS_POSTED; i++) {
-            if (stream->accepts[i].done)
-                ready |= EVQ_READABLE;
-        }
-        if (stream->accept_error != 0)
-            ready |= EVQ_READABLE | EVQ_ERR;
-    } else if (armed & EVQ_READABLE) {
-        ready |= stream_read_readiness(tcp); /* bytes not yet seen, or the end */
-    }
-    /* The kernel's WRITABLE: no send in flight, so a flush can hand it more
-     * (and no ConnectEx: its completion is the connect's WRITABLE). */
-    if ((armed & EVQ_WRITABLE) && !stream->send.in_flight && !stream->connect.in_flight)
-        ready |= tcp->write_status != 0 ? EVQ_WRITABLE | EVQ_ERR : EVQ_WRITABLE;
-    return ready;
+    (void)sys;
+    if (tcp->sys->accepts)
+        iocp_post_accepts(tcp->sys); /* every empty slot, after a failure */
+    else
+        iocp_start_receive(tcp->sys);
 }
-/* ANCHOR_END: translate */
-
-/* ANCHOR: arm */
-/* One-shot without kernel help: `armed` is what may still produce an event;
- * the wait clears it when it reports the stream. Arming READABLE starts a
- * receive if none is in flight (or, on a listener, fills the AcceptEx
- * slots) - the kernel needs one before it can say anything. Arming for
- * something that holds already posts a packet to the port, so that the
- * next wait reports it, in turn with everything else. (Bytes already
- * buffered need none: the portable ready list reports those, as it does on
- * every backend.) */
-int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    struct sys_stream *stream = tcp->sys;
-    stream->armed = interests;
-    if (interests & EVQ_READABLE) {
-        if (stream->accepts)
-            iocp_post_accepts(stream);
-        else
-            iocp_start_receive(stream);
-    }
-    unsigned at_once = interests & (stream->accepts ? EVQ_READABLE | EVQ_WRITABLE : EVQ_WRITABLE);
-    if (readiness(stream, at_once) != 0 && !stream->check.in_flight) {
-        if (!PostQueuedCompletionStatus(sys->port, 0, (ULONG_PTR)stream, &stream->check.overlapped))
-            return evq_error_from_win32(GetLastError());
-        iocp_started(&stream->check);
-    }
-    return 0;
-}
-/* ANCHOR_END: arm */
 
 /* ---- the wait ---- */
 
-/* ANCHOR: dispatch */
-/* One packet: the waker, or an operation of a stream, whose outcome goes to
- * tcp_win.c. The stream joins the batch the wait reports on. */
-static void dispatch(struct sys_poll *sys, const OVERLAPPED_ENTRY *entry, size_t *touched,
-                     bool *woken)
-{
-    if (entry->lpCompletionKey == WAKER_KEY(sys)) {
-        InterlockedExchange(&sys->wake_pending, 0);
-        *woken = true;
-        return;
-    }
-    struct iocp_op *op = op_from_overlapped(entry->lpOverlapped);
-    struct sys_stream *stream = op->stream;
-    if (!op_returned(sys, op))
-        return; /* closed while in flight: nobody to tell */
-    if (op->kind != IOCP_CHECK)
-        iocp_completed(stream, op, entry->dwNumberOfBytesTransferred);
-    if (!stream->in_batch) {
-        stream->in_batch = true;
-        sys->batch[(*touched)++] = stream;
-    }
-}
-/* ANCHOR_END: dispatch */
-
 /* ANCHOR: wait */
+/* Dequeue up to `capacity` packets, into this thread's own array: another
+ * thread may be dequeuing beside it. Alertable (TRUE): an APC queued to
+ * this thread runs and ends the wait with WAIT_IO_COMPLETION, Windows'
+ * EINTR. A packet of a stream closed while it was in flight is taken back
+ * here (the last one frees what the kernel held); every other is handed to
+ * poll.c, which takes it under the stream's lock. */
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
     DWORD timeout = timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
-    /* At most `capacity` packets: each touches one stream, and each stream
-     * touched gives at most one event, so the caller's room is never
-     * exceeded and nothing is held back for later - what stays in the
-     * port is the next wait's. Alertable (TRUE): an APC queued to this
-     * thread runs and ends the wait with WAIT_IO_COMPLETION, Windows' EINTR. */
+    OVERLAPPED_ENTRY entries[SYS_MAX_EVENTS];
     ULONG room = capacity < SYS_MAX_EVENTS ? (ULONG)capacity : SYS_MAX_EVENTS;
     ULONG got = 0;
-    if (!GetQueuedCompletionStatusEx(sys->port, sys->entries, room, &got, timeout, TRUE)) {
+    if (!GetQueuedCompletionStatusEx(sys->port, entries, room, &got, timeout, TRUE)) {
         DWORD error = GetLastError();
         if (error == WAIT_IO_COMPLETION)
             return EVQ_EINTR; /* poll.c retries with the time that is left */
@@ -327,28 +291,61 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
             return evq_error_from_win32(error);
         got = 0;
     }
-    size_t touched = 0;
-    for (ULONG i = 0; i < got; i++)
-        dispatch(sys, &sys->entries[i], &touched, woken);
-    /* Report each stream the packets touched that is ready for what it is
-     * armed for, and disarm it (one-shot). */
     size_t out = 0;
-    for (size_t i = 0; i < touched; i++) {
-        struct sys_stream *stream = sys->batch[i];
-        stream->in_batch = false;
-        uint32_t ready = stream->tcp ? readiness(stream, stream->armed) : 0;
-        if (ready == 0)
+    for (ULONG i = 0; i < got; i++) {
+        if (entries[i].lpCompletionKey == WAKER_KEY(sys)) {
+            InterlockedExchange(&sys->wake_pending, 0);
+            *woken = true;
             continue;
-        events[out].tcp = stream->tcp;
-        events[out].ready = ready;
-        events[out].error = 0; /* a completion's error is in the stream's state already */
+        }
+        struct iocp_op *op = op_from_overlapped(entries[i].lpOverlapped);
+        evq_mutex_lock(&sys->lock);
+        evq_tcp *tcp = op->stream->tcp;
+        if (!tcp)
+            op_returned(sys, op); /* closed while in flight: nobody to tell */
+        evq_mutex_unlock(&sys->lock);
+        if (!tcp)
+            continue;
+        events[out].tcp = tcp;
+        events[out].edges = 0;
+        events[out].error = 0; /* a completion's error is in its OVERLAPPED */
+        events[out].tag = 0;
+        events[out].operation = op;
+        events[out].bytes = entries[i].dwNumberOfBytesTransferred;
         out++;
-        stream->armed = 0;
     }
     *n = out;
     return 0;
 }
 /* ANCHOR_END: wait */
+
+/* ANCHOR: take */
+/* Under the stream's lock: the kernel gives the operation back, tcp_win.c
+ * applies what it did to the buffers, and the completion is an edge - an
+ * AcceptEx says READABLE, a send or a ConnectEx WRITABLE; a receive has
+ * said all it knows already (stream_receive_completed). A stream closed
+ * between the dequeue and now was retired: its operation is only taken
+ * back. */
+uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+{
+    struct iocp_op *op = event->operation;
+    struct sys_stream *stream = op->stream;
+    evq_mutex_lock(&sys->lock);
+    bool alive = op_returned(sys, op);
+    evq_mutex_unlock(&sys->lock);
+    if (!alive)
+        return 0;
+    iocp_completed(stream, op, (DWORD)event->bytes);
+    switch (op->kind) {
+    case IOCP_RECEIVE:
+        return SYS_DONE; /* the completion has set read_drained itself */
+    case IOCP_ACCEPT:
+        return SYS_DONE | EVQ_READABLE; /* a connection waits: accept_drained is cleared */
+    default:
+        return SYS_DONE | EVQ_WRITABLE; /* a send or the connect is over */
+    }
+}
+/* ANCHOR_END: take */
 
 int sys_poll_wake(struct sys_poll *sys)
 {
@@ -373,22 +370,24 @@ void sys_poll_close(struct sys_poll *sys)
      * a driver that never answers, and then leaking is the safe choice:
      * freeing would let the kernel write into memory that is no longer ours. */
     uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns(CLOSE_GIVE_UP_MS);
+    OVERLAPPED_ENTRY entries[SYS_MAX_EVENTS];
     while (sys->in_flight > 0 && evq_clock_now_ns() < give_up) {
         ULONG got = 0;
-        if (!GetQueuedCompletionStatusEx(sys->port, sys->entries, SYS_MAX_EVENTS, &got,
-                                         CLOSE_POLL_MS, FALSE))
+        if (!GetQueuedCompletionStatusEx(sys->port, entries, SYS_MAX_EVENTS, &got, CLOSE_POLL_MS,
+                                         FALSE))
             continue;
         for (ULONG i = 0; i < got; i++) {
-            if (sys->entries[i].lpCompletionKey == WAKER_KEY(sys))
+            if (entries[i].lpCompletionKey == WAKER_KEY(sys))
                 continue;
-            struct iocp_op *op = op_from_overlapped(sys->entries[i].lpOverlapped);
-            op->lent = 0; /* a detached stream's I/O: what it carried is dropped */
-            op_returned(sys, op);
+            struct iocp_op *op = op_from_overlapped(entries[i].lpOverlapped);
+            op->lent = 0;         /* a detached stream's I/O: what it carried is dropped */
+            op_returned(sys, op); /* no waiter is left: the lock is not needed */
         }
     }
     if (sys->in_flight > 0)
         EVQ_DEBUG("iocp: %zu operations never came back; leaking their buffers", sys->in_flight);
     CloseHandle(sys->port);
+    evq_mutex_destroy(&sys->lock);
     free(sys);
 }
 /* ANCHOR_END: drain */

@@ -1,17 +1,19 @@
-/* poll_kqueue.c - the queue on BSD/macOS kqueue, one-shot (EV_ONESHOT).
+/* poll_kqueue.c - the queue on BSD/macOS kqueue, edge-triggered (EV_CLEAR).
  *
  * Written against FreeBSD's kqueue(2); on Linux it builds unchanged against
- * the book's emulation (appendix B).
+ * the book's emulation (appendix B), or against libkqueue.
  *
- * The one difference from epoll that matters here: kqueue's unit is a
- * knote, one per (descriptor, filter), so a stream armed for READABLE and
- * WRITABLE is two knotes, and EV_ONESHOT deletes only the one that fired.
- * evq.h promises that an event disarms the whole stream, so the wait
- * (1) merges the read and write knotes of one stream into one event,
- * and (2) deletes the knote that did not fire. The stream's own state
- * (struct sys_stream) says which knotes are armed, so that arming adds only
- * the missing ones and deletes exactly the armed ones no longer wanted
- * (EV_DELETE on a missing knote is an ENOENT error).
+ * kqueue's unit is a knote, one per (descriptor, filter): a stream is two,
+ * EVFILT_READ and EVFILT_WRITE, added together once with EV_ADD | EV_CLEAR
+ * and deleted together when the socket is closed. kqueue(2) on EV_CLEAR:
+ * "After the event is retrieved by the user, its state is reset" - the
+ * knote reports again only when its filter fires anew: an edge. So there is
+ * nothing to re-add or delete per event, and each knote that fires is one
+ * sys_event: a stream whose two knotes fired in one wait is two events,
+ * which poll.c takes one after the other.
+ *
+ * Several threads may call kevent() on one kqueue at once; each activated
+ * knote is handed to one of them. The event list is each caller's own.
  */
 #if defined(__linux__)
 #define _POSIX_C_SOURCE 200809L /* close() */
@@ -23,6 +25,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,15 +36,13 @@
 
 struct sys_poll {
     int kq;
-    struct kevent events[SYS_MAX_EVENTS];
-    evq_tcp *batch[SYS_MAX_EVENTS]; /* the stream behind each event being collected */
-    struct kevent changes[SYS_MAX_EVENTS];
+    atomic_uint_fast64_t control_calls;
 };
 
-/* What kqueue needs to know of a stream that the portable files do not. */
+/* What kqueue needs to know of a stream that the portable files do not:
+ * whether its knotes are in the kqueue. */
 struct sys_stream {
-    unsigned armed;    /* knotes added and not yet fired: EVQ_READABLE, EVQ_WRITABLE */
-    size_t batch_slot; /* its event's index in the wait being collected; SIZE_MAX outside */
+    bool in_kernel;
 };
 
 static const struct timespec no_wait = {0, 0};
@@ -51,6 +52,7 @@ int sys_poll_open(struct sys_poll **out)
     struct sys_poll *sys = calloc(1, sizeof *sys);
     if (!sys)
         return EVQ_ENOMEM;
+    atomic_init(&sys->control_calls, 0);
     sys->kq = kqueue();
     if (sys->kq < 0) {
         int rc = evq_error_from_errno(errno);
@@ -76,19 +78,20 @@ void sys_poll_close(struct sys_poll *sys)
     free(sys);
 }
 
-static short filter_of(unsigned interest)
+uint64_t sys_poll_control_calls(const struct sys_poll *sys)
 {
-    return interest == EVQ_READABLE ? EVFILT_READ : EVFILT_WRITE;
+    return atomic_load(&((struct sys_poll *)sys)->control_calls);
 }
 
 /* ANCHOR: apply */
-/* Apply `count` changes for one stream's knotes; results[i] is the errno of
- * changes[i] (0 when it applied). Without EV_RECEIPT a failed change comes
- * back as an EV_ERROR entry too, when the event list has room, but a
- * change that succeeded says nothing, and the same call goes on to collect
- * pending events into the list - events this function has no room for.
- * EV_RECEIPT adds the two things wanted here: an entry for every change
- * (data 0 on success), and no pending events drained (FreeBSD kqueue(2)). */
+/* Apply `count` changes (at most 2: one stream's knotes); results[i] is the
+ * errno of changes[i] (0 when it applied). Without EV_RECEIPT a failed
+ * change comes back as an EV_ERROR entry too, when the event list has room,
+ * but a change that succeeded says nothing, and the same call goes on to
+ * collect pending events into the list - events this function has no room
+ * for. EV_RECEIPT adds the two things wanted here: an entry for every
+ * change (data 0 on success), and no pending events drained (FreeBSD
+ * kqueue(2)). */
 static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count, int *results)
 {
     struct kevent receipts[2];
@@ -96,6 +99,7 @@ static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count
         changes[i].flags |= EV_RECEIPT;
         results[i] = EINVAL; /* "no receipt", if the kernel should skip one */
     }
+    atomic_fetch_add(&sys->control_calls, 1);
     int got;
     while ((got = kevent(sys->kq, changes, count, receipts, count, &no_wait)) < 0) {
         if (errno != EINTR)
@@ -111,89 +115,81 @@ static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count
 }
 /* ANCHOR_END: apply */
 
-/* ANCHOR: arm */
-/* Make the stream's knotes match `wanted`: add a one-shot knote per wanted
- * filter that is not armed yet, delete the armed ones no longer wanted. A
- * knote that is armed already is left alone. kqueue(2) says re-adding it
- * "will modify the parameters of the original event" - here to the very
- * same ones, so it would only cost a system call; and libkqueue refuses to
- * modify an EVFILT_WRITE knote without EV_CLEAR (with a receipt carrying a
- * stale error), which failed the arming and lost a stream's queued bytes.
- * An armed knote needs no second look either: it has been watching all
- * along, and is queued already if its condition holds. */
-static int arm(struct sys_poll *sys, evq_tcp *tcp, unsigned wanted)
+/* ANCHOR: attach */
+/* Once per socket, one kevent() call: the read knote and (but on a
+ * listener) the write knote, each EV_CLEAR. Adding a knote runs its filter
+ * at once - kqueue(2): "The filter is executed upon the initial
+ * registration of a kevent in order to detect whether a preexisting
+ * condition is present" - so bytes that came before the add are reported.
+ * udata is the stream, tagged with its socket count (sys_tag): the token
+ * lives in the stream, so that an event carries whatever token the last
+ * registration gave. */
+int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
 {
-    static const unsigned each[2] = {EVQ_READABLE, EVQ_WRITABLE};
-    struct sys_stream *stream = tcp->sys;
     struct kevent changes[2];
-    unsigned change_of[2];
     int count = 0;
-    for (int i = 0; i < 2; i++) {
-        unsigned interest = each[i];
-        unsigned short flags;
-        if ((wanted & interest) && !(stream->armed & interest))
-            flags = EV_ADD | EV_ONESHOT;
-        else if (!(wanted & interest) && (stream->armed & interest))
-            flags = EV_DELETE;
-        else
-            continue;
-        /* udata: the stream. The token lives in the stream, so that the
-         * event carries whatever token the last registration gave. */
-        EV_SET(&changes[count], (uintptr_t)tcp->socket, filter_of(interest), flags, 0, 0, tcp);
-        change_of[count++] = interest;
-    }
-    if (count == 0)
-        return 0;
+    void *udata = (void *)sys_tag(tcp);
+    EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, udata);
+    if (!tcp->listener)
+        EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
+               udata);
     int results[2];
     int rc = apply_changes(sys, changes, count, results);
-    if (rc != 0)
-        return rc;
-    for (int i = 0; i < count; i++) {
-        bool added = changes[i].flags & EV_ADD;
-        if (results[i] == 0 || (!added && results[i] == ENOENT))
-            stream->armed = added ? stream->armed | change_of[i] : stream->armed & ~change_of[i];
-        else if (rc == 0)
+    for (int i = 0; rc == 0 && i < count; i++) {
+        if (results[i] != 0)
             rc = evq_error_from_errno(results[i]);
     }
+    tcp->sys->in_kernel = rc == 0 || results[0] == 0; /* what got in must go out */
     return rc;
 }
-/* ANCHOR_END: arm */
-
-/* A fired one-shot knote is gone, so re-arming is a new registration, and
- * kqueue(2): "The filter is executed upon the initial registration of a
- * kevent in order to detect whether a preexisting condition is present" -
- * data that came while the stream was disarmed is reported at once (the
- * emulation does the same: kqueue_register in
- * appendix/b-kqueue-linux/src/kevent.c). stream.c's read_drained relies on
- * it: no wake-up is lost. */
-int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
-{
-    int rc = arm(sys, tcp, interests);
-    if (rc != 0)
-        arm(sys, tcp, 0); /* all or nothing: drop a knote that did get added */
-    return rc;
-}
+/* ANCHOR_END: attach */
 
 int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp)
 {
-    (void)sys; /* knotes are added when the stream is first armed */
     struct sys_stream *stream = calloc(1, sizeof *stream);
     if (!stream)
         return EVQ_ENOMEM;
-    stream->batch_slot = SIZE_MAX;
     tcp->sys = stream;
-    return 0;
+    int rc = tcp->socket != EVQ_INVALID_SOCKET ? sys_stream_attach(sys, tcp) : 0;
+    if (rc != 0) {
+        tcp->sys = NULL;
+        free(stream);
+    }
+    return rc;
+}
+
+void sys_watch_read(struct sys_poll *sys, evq_tcp *tcp)
+{
+    (void)sys;
+    (void)tcp; /* the read knote has watched the socket since it was added */
+}
+
+/* Both knotes out (before close(): see poll_close_stream). ENOENT is no
+ * failure: a listener has no write knote, and close() may have gone first
+ * on providers that drop knotes with the descriptor. */
+static void remove_knotes(struct sys_poll *sys, evq_tcp *tcp)
+{
+    if (!tcp->sys || !tcp->sys->in_kernel)
+        return;
+    struct kevent changes[2];
+    int count = 0;
+    EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    if (!tcp->listener)
+        EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    int results[2];
+    apply_changes(sys, changes, count, results);
+    tcp->sys->in_kernel = false;
 }
 
 void sys_stream_detach(struct sys_poll *sys, evq_tcp *tcp)
 {
-    arm(sys, tcp, 0); /* nothing is in flight on a readiness backend */
+    remove_knotes(sys, tcp); /* nothing is in flight on a readiness backend */
 }
 
 void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 {
-    if (sys && tcp->sys)
-        arm(sys, tcp, 0);                  /* before close(): see poll_close_stream */
+    if (sys)
+        remove_knotes(sys, tcp);
     if (tcp->socket != EVQ_INVALID_SOCKET) /* none while resolving, or after a failed connect */
         evq_socket_close(tcp->socket);     /* never retried: see evq_net.h */
     free(tcp->sys);
@@ -203,100 +199,76 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 /* ANCHOR: abandon */
 /* The next address gets a new descriptor, quite possibly with the same
  * number: the old one's knotes are deleted before it is closed (kqueue
- * implementations differ on whether close() drops them), so that none of
- * them can fire for the new socket. */
+ * implementations differ on whether close() drops them), and an event of
+ * theirs that a wait has already taken - the other knote of the same
+ * failure, in the same batch - carries the old socket count (sys_tag). */
 void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
 {
-    arm(sys, tcp, 0);
+    remove_knotes(sys, tcp);
     evq_socket_close(tcp->socket); /* close() on a connecting socket cancels the connect */
     tcp->socket = EVQ_INVALID_SOCKET;
 }
 /* ANCHOR_END: abandon */
 
 /* ANCHOR: translate */
-/* One knote's report to the library's readiness. EV_EOF: the peer closed its
- * side (read filter) or stopped reading (write filter); with it, kqueue(2):
- * "returns the socket error (if any) in fflags" - a reset. The wait hands
- * that error on with the event: libkqueue reads it with getsockopt(
- * SO_ERROR), which on Linux also clears it, so the next recv() would say
- * EOF where FreeBSD's says ECONNRESET. */
-static uint32_t ready_from_kevent(const struct kevent *kev)
+/* One knote's report to edges. EV_EOF on the read filter is the peer's FIN:
+ * read on to the EOF. On the write filter it says only that writing is
+ * over - also after our own shutdown(SHUT_WR) - which the next write says
+ * too. With it, kqueue(2): "returns the socket error (if any) in fflags" -
+ * a reset: every read and write fails from now on. The wait hands that
+ * error on with the event: libkqueue reads it with getsockopt(SO_ERROR),
+ * which on Linux also clears it, so the next recv() would say EOF where
+ * FreeBSD's says ECONNRESET. */
+static uint32_t edges_from_kevent(const struct kevent *kev)
 {
-    uint32_t ready = kev->filter == EVFILT_READ ? EVQ_READABLE : EVQ_WRITABLE;
-    if (kev->flags & EV_EOF) {
-        ready |= EVQ_HUP;
-        if (kev->fflags != 0)
-            ready |= EVQ_ERR;
-    }
-    return ready;
+    bool read_filter = kev->filter == EVFILT_READ;
+    uint32_t edges = read_filter ? EVQ_READABLE : EVQ_WRITABLE;
+    if ((kev->flags & EV_EOF) && read_filter)
+        edges |= EVQ_HUP;
+    if ((kev->flags & EV_EOF) && kev->fflags != 0)
+        edges |= EVQ_READABLE | EVQ_WRITABLE | EVQ_ERR;
+    return edges;
 }
 /* ANCHOR_END: translate */
 
-/* ANCHOR: wait_collect */
+/* ANCHOR: wait */
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
     struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-    /* Room for no more knotes than the caller has room for events: a fired
-     * EV_ONESHOT knote is gone, so one we could not hand over would be lost. */
+    /* On this thread's stack: another may be in kevent() beside it. A
+     * knote that does not fit stays active for the next wait. */
+    struct kevent ready[SYS_MAX_EVENTS];
     int room = capacity < SYS_MAX_EVENTS ? (int)capacity : SYS_MAX_EVENTS;
-    int got = kevent(sys->kq, NULL, 0, sys->events, room, timeout_ms < 0 ? NULL : &timeout);
+    int got = kevent(sys->kq, NULL, 0, ready, room, timeout_ms < 0 ? NULL : &timeout);
     if (got < 0)
         return evq_error_from_errno(errno); /* EINTR -> EVQ_EINTR: poll.c retries */
-
-    /* Pass 1: one event per stream, even when both of its knotes fired.
-     * Merging only shrinks the count, so it never exceeds `room`. */
     size_t out = 0;
     for (int i = 0; i < got; i++) {
-        const struct kevent *kev = &sys->events[i];
+        const struct kevent *kev = &ready[i];
         if (kev->filter == EVFILT_USER) {
             *woken = true;
             continue;
         }
-        evq_tcp *tcp = kev->udata;
-        struct sys_stream *stream = tcp->sys;
-        stream->armed &=
-            kev->filter == EVFILT_READ ? ~(unsigned)EVQ_READABLE : ~(unsigned)EVQ_WRITABLE;
-        if (stream->batch_slot == SIZE_MAX) {
-            stream->batch_slot = out;
-            sys->batch[out] = tcp;
-            events[out].tcp = tcp;
-            events[out].ready = 0;
-            events[out].error = 0;
-            out++;
-        }
-        events[stream->batch_slot].ready |= ready_from_kevent(kev);
-        if ((kev->flags & EV_EOF) && kev->fflags != 0)
-            events[stream->batch_slot].error = evq_error_from_errno((int)kev->fflags);
-        /* The socket may hold bytes that came after the last fill's EAGAIN. */
-        if (kev->filter == EVFILT_READ || (kev->flags & EV_EOF))
-            tcp->read_drained = false;
+        events[out].tag = (uintptr_t)kev->udata;
+        events[out].tcp = sys_tagged_stream((uintptr_t)kev->udata);
+        events[out].edges = edges_from_kevent(kev);
+        events[out].error =
+            (kev->flags & EV_EOF) && kev->fflags != 0 ? evq_error_from_errno((int)kev->fflags) : 0;
+        events[out].operation = NULL;
+        events[out].bytes = 0;
+        out++;
     }
-    /* ANCHOR_END: wait_collect */
-    /* ANCHOR: wait_disarm */
-    /* Pass 2: an event disarms the whole stream, as EPOLLONESHOT does, so
-     * delete the knote that did not fire. Otherwise a stream armed for both
-     * could report READABLE now and WRITABLE later, without a re-arm. */
-    int count = 0;
-    for (size_t k = 0; k < out; k++) {
-        evq_tcp *tcp = sys->batch[k];
-        struct sys_stream *stream = tcp->sys;
-        stream->batch_slot = SIZE_MAX;
-        if (stream->armed != 0) {
-            EV_SET(&sys->changes[count++], (uintptr_t)tcp->socket, filter_of(stream->armed),
-                   EV_DELETE | EV_RECEIPT, 0, 0, NULL);
-            stream->armed = 0;
-        }
-    }
-    /* The receipts land in sys->events, which pass 1 has finished with. A
-     * failure here (ENOENT cannot happen: the knote exists) leaves a knote
-     * that may report one extra event; it is not worth failing the wait. */
-    if (count > 0)
-        kevent(sys->kq, sys->changes, count, sys->events, count, &no_wait);
     *n = out;
     return 0;
 }
-/* ANCHOR_END: wait_disarm */
+/* ANCHOR_END: wait */
+
+uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+{
+    (void)sys; /* an edge changes nothing by itself: poll.c remembers it */
+    return sys_tag_current(event->tcp, event->tag) ? event->edges : 0;
+}
 
 int sys_poll_wake(struct sys_poll *sys)
 {

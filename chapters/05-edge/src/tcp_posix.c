@@ -77,7 +77,6 @@ static int make_stream_socket(int fd)
  * again would say EALREADY. Any other error is this address's, now. */
 int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *address)
 {
-    (void)sys; /* the kernel hears of the socket when poll.c arms it */
     struct sockaddr_storage to;
     socklen_t length = sockaddr_of(address, &to);
     int fd = -1;
@@ -91,17 +90,32 @@ int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *add
         return rc;
     }
     tcp->socket = fd; /* connecting, or (rarely, on loopback) connected already */
-    return 0;
+    /* Into the kernel now, once: its WRITABLE edge is the outcome (or at
+     * once, if it is connected already: adding a socket reports what holds). */
+    if ((rc = sys_stream_attach(sys, tcp)) != 0) {
+        close(fd);
+        tcp->socket = EVQ_INVALID_SOCKET;
+    }
+    return rc;
 }
 
 /* The kernel said WRITABLE (or ERR, HUP): the handshake is over. Its
  * outcome is the socket's pending error, SO_ERROR: 0 means connected.
  * Where a kqueue provider read that error to put it in the event (and so
- * cleared it: libkqueue on Linux), the event's copy says it. */
+ * cleared it: libkqueue on Linux), the event's copy says it. An edge of the
+ * stream's previous socket, taken by another waiter before that socket was
+ * closed, can arrive while this one still connects: SO_ERROR is 0 then
+ * too, and only the peer's address (ENOTCONN without one) tells. */
 int sys_connect_result(evq_tcp *tcp)
 {
     int rc = evq_socket_pending_error(tcp->socket);
-    return rc != 0 ? rc : tcp->event_error;
+    if (rc == 0)
+        rc = tcp->event_error;
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof peer;
+    if (rc == 0 && getpeername(tcp->socket, (struct sockaddr *)&peer, &length) != 0)
+        rc = errno == ENOTCONN ? EVQ_EINPROGRESS : evq_error_from_errno(errno);
+    return rc;
 }
 /* ANCHOR_END: connect_one */
 

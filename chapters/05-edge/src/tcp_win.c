@@ -80,7 +80,6 @@ static int post_connect(struct sys_stream *stream, const struct sockaddr_storage
 
 int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *address)
 {
-    (void)sys;
     struct sockaddr_storage to;
     int length = sockaddr_of(address, &to);
     tcp->socket = overlapped_socket(to.ss_family);
@@ -88,7 +87,7 @@ int sys_connect_start(struct sys_poll *sys, evq_tcp *tcp, const evq_address *add
         return evq_socket_last_error();
     int rc = make_nonblocking(tcp->socket); /* for the recv() of a fill, once connected */
     if (rc == 0)
-        rc = iocp_associate(tcp->sys);
+        rc = sys_stream_attach(sys, tcp); /* tied to the port: its completions come there */
     if (rc == 0)
         rc = post_connect(tcp->sys, &to, length);
     if (rc != 0) {
@@ -171,7 +170,11 @@ void iocp_post_accepts(struct sys_stream *listener)
             continue; /* posted, or holding a connection */
         int rc = post_accept(listener, slot);
         if (rc != 0) {
-            listener->accept_error = rc; /* the next accept says it; poll.c then pauses */
+            /* The next accept says it (poll.c then pauses the listener):
+             * no completion will announce it, so the listener counts as
+             * ready at once. */
+            listener->accept_error = rc;
+            listener->tcp->accept_drained = false;
             return;
         }
     }
@@ -197,7 +200,7 @@ static void accept_completed(struct sys_stream *listener, struct iocp_accept *sl
     closesocket(slot->socket);
     slot->socket = INVALID_SOCKET;
     if (status != EVQ_ECANCELED && (status = post_accept(listener, slot)) != 0)
-        listener->accept_error = status;
+        listener->accept_error = status; /* this completion's edge announces it */
 }
 /* ANCHOR_END: accept_done */
 
@@ -307,8 +310,9 @@ static int post_receive(struct sys_stream *stream, size_t len)
             return evq_error_from_wsa(error);
     }
     /* Started (at once or pending: the packet comes through the port
-     * either way). Marking it after the call is no race: only a wait, on
-     * this same thread, can dequeue the packet. */
+     * either way). Marking it after the call is no race: another thread's
+     * wait may dequeue the packet at once, but takes it under the stream's
+     * lock (sys_event_take), which this thread holds. */
     op->lent = len;
     iocp_started(op);
     return 0;
@@ -343,7 +347,7 @@ void iocp_start_receive(struct sys_stream *stream)
     if (rc == 0 && (rc = before_receive(tcp, &len)) == 0)
         rc = post_receive(stream, len);
     if (rc != 0)
-        stream_receive_completed(tcp, rc); /* reported after the bytes before it */
+        stream_receive_completed(tcp, rc, false); /* reported after the bytes before it */
 }
 /* ANCHOR_END: zero_byte */
 
@@ -359,15 +363,13 @@ static void receive_completed(struct sys_stream *stream, int status, DWORD bytes
     /* A 0-byte receive only says "something is there"; a receive that
      * filled all it was lent (a completion larger than the buffer) left the
      * rest in the socket; and one that got less may have a FIN right
-     * behind. stream.c fetches it all now, growing the buffer up to
-     * read_max, so that the event says HUP with the last data, as epoll's
-     * RDHUP. A reset comes after the bytes buffered before it. */
-    stream_receive_completed(tcp, status);
-    /* Nothing new came of it (a reader already took the data this receive
-     * announced) and someone still waits: ask again, or no event could
-     * ever come. iocp_start_receive does nothing if the stream is ready. */
-    if (stream->armed & EVQ_READABLE)
-        iocp_start_receive(stream);
+     * behind. This is the edge: the stream's turn (poll.c) reads the rest,
+     * growing the buffer up to read_max, so that the event says HUP with
+     * the last data, as epoll's RDHUP - or, if a reader already took the
+     * data this receive announced, finds the socket empty and posts the
+     * next receive (sys_watch_read). A reset comes after the bytes
+     * buffered before it. */
+    stream_receive_completed(tcp, status, asked > 0 && bytes < asked);
 }
 /* ANCHOR_END: resubmit */
 
@@ -467,8 +469,6 @@ void iocp_completed(struct sys_stream *stream, struct iocp_op *op, DWORD bytes)
     case IOCP_CONNECT:
         stream->connect_status = status; /* read by sys_connect_result; ignored once abandoned */
         break;
-    case IOCP_CHECK:
-        break; /* poll_iocp.c's own packet: nothing happened to the buffers */
     }
 }
 
