@@ -20,6 +20,23 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
+
+/* Built with a sanitizer (the asan and tsan presets): every lock and
+ * memory access is checked, and a loop of a million turns takes minutes. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CH05_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CH05_SANITIZED 1
+#endif
+#endif
+#ifndef CH05_SANITIZED
+#define CH05_SANITIZED 0
+#endif
+
 /* Wait until at least one event arrives, for at most `limit_ms` in total.
  * Returns the number of events (0: none came in time). */
 static inline size_t ch05_wait_some(evq_poll *poll, evq_event *events, size_t capacity,
@@ -206,6 +223,112 @@ static inline void ch05_time_install(evq_poll *poll, ch05_time *time)
     evq_fake_clock_set_ns(&time->clock, 1000 * EVQ_NS_PER_S);
     evq_poll_set_clock(poll, evq_fake_clock_as_clock(&time->clock));
     evq_poll_set_wait_hook(poll, ch05_time_hook, time);
+}
+
+/* Room for `wanted` connections in this process (a client socket and a
+ * server socket each, plus some). POSIX: raise RLIMIT_NOFILE's soft limit
+ * as far as the hard limit allows; returns how many connections fit. */
+static inline unsigned ch05_allow_connections(unsigned wanted)
+{
+#ifdef _WIN32
+    return wanted; /* sockets are not counted against a small per-process limit */
+#else
+    struct rlimit limit;
+    rlim_t need = (rlim_t)wanted * 2 + 64;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 0;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
+        limit.rlim_cur =
+            limit.rlim_max != RLIM_INFINITY && limit.rlim_max < need ? limit.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            return 0;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
+        unsigned fit = limit.rlim_cur > 64 ? (unsigned)((limit.rlim_cur - 64) / 2) : 0;
+        evq_test_note("RLIMIT_NOFILE's hard limit is %llu: %u connections instead of %u",
+                      (unsigned long long)limit.rlim_max, fit, wanted);
+        return fit;
+    }
+    return wanted;
+#endif
+}
+
+/* The port at the other end of a connected socket (0 if unknown). */
+static inline uint16_t ch05_peer_port(evq_socket socket)
+{
+    struct sockaddr_in address;
+    socklen_t length = sizeof address;
+    memset(&address, 0, sizeof address);
+    if (getpeername(socket, (struct sockaddr *)&address, &length) != 0)
+        return 0;
+    return ntohs(address.sin_port);
+}
+
+/* `count` streams made by evq_tcp_connect on `poll`, connected and
+ * unregistered, each with the blocking socket that accepted it in
+ * peers[i] (matched by port), for tests of many streams at once. They are
+ * made in batches, so that a small listen backlog (net.core.somaxconn)
+ * never drops a SYN. Call it while no other stream is armed. Needs room for
+ * 2 * count descriptors (ch05_allow_connections). */
+static inline int ch05_pairs(evq_poll *poll, size_t count, evq_tcp **streams, evq_socket *peers)
+{
+    enum { BATCH = 50 };
+    evq_socket listener;
+    uint16_t port;
+    int rc = evq_net_listen_loopback(0, BATCH, &listener, &port);
+    for (size_t i = 0; i < count; i++) {
+        streams[i] = NULL;
+        peers[i] = EVQ_INVALID_SOCKET;
+    }
+    for (size_t first = 0; rc == 0 && first < count; first += BATCH) {
+        size_t last = first + BATCH < count ? first + BATCH : count;
+        uint16_t ports[BATCH];
+        for (size_t i = first; rc == 0 && i < last; i++) {
+            if ((rc = evq_tcp_connect(poll, "127.0.0.1", port, &streams[i])) == 0)
+                rc = evq_register(poll, streams[i], (evq_token)i, EVQ_WRITABLE);
+        }
+        for (size_t connected = first; rc == 0 && connected < last;) {
+            evq_event events[BATCH];
+            size_t n = ch05_wait_some(poll, events, BATCH, 10000);
+            if (n == 0)
+                rc = EVQ_ETIMEDOUT;
+            for (size_t e = 0; rc == 0 && e < n; e++) {
+                size_t i = (size_t)events[e].token;
+                if (i < first || i >= last || (events[e].ready & EVQ_ERR))
+                    rc = EVQ_EIO;
+                else if ((rc = evq_deregister(poll, streams[i])) == 0 &&
+                         (rc = evq_tcp_local_port(streams[i], &ports[i - first])) == 0)
+                    connected++;
+            }
+        }
+        for (size_t k = first; rc == 0 && k < last; k++) {
+            evq_socket peer;
+            if ((rc = evq_net_accept(listener, &peer)) != 0)
+                break;
+            uint16_t from = ch05_peer_port(peer);
+            size_t i = first;
+            while (i < last && (ports[i - first] != from || peers[i] != EVQ_INVALID_SOCKET))
+                i++;
+            if (i == last) {
+                evq_socket_close(peer);
+                rc = EVQ_EIO;
+            } else {
+                peers[i] = peer;
+            }
+        }
+    }
+    evq_socket_close(listener);
+    return rc;
+}
+
+/* Close what ch05_pairs made (NULL and invalid entries are skipped). */
+static inline void ch05_pairs_close(size_t count, evq_tcp **streams, evq_socket *peers)
+{
+    for (size_t i = 0; i < count; i++) {
+        evq_tcp_close(streams[i]);
+        if (peers[i] != EVQ_INVALID_SOCKET)
+            evq_socket_close(peers[i]);
+    }
 }
 
 /* Byte `i` of a test stream: depends on the position, so a lost, doubled or

@@ -12,6 +12,8 @@
 #endif
 #include "http_server.h"
 
+#include "ch05_test.h"
+
 #include "evq_clock.h"
 #include "evq_net.h"
 #include "evq_test.h"
@@ -24,10 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef _WIN32
-#include <sys/resource.h>
-#endif
 
 enum { WAIT_LIMIT_MS = 20000 };
 
@@ -271,35 +269,6 @@ static int expect_closed(client *c)
     return rc == EVQ_EOF ? 0 : rc == 0 ? EVQ_EMSGSIZE : rc;
 }
 
-/* ---- descriptors ------------------------------------------------------------------------ */
-/* Room for `wanted` connections in this process (a client socket and a
- * server socket each, plus some). POSIX: raise RLIMIT_NOFILE's soft limit
- * as far as the hard limit allows; returns how many connections fit. */
-static unsigned allow_connections(unsigned wanted)
-{
-#ifdef _WIN32
-    return wanted; /* sockets are not counted against a small per-process limit */
-#else
-    struct rlimit limit;
-    rlim_t need = (rlim_t)wanted * 2 + 64;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        return 0;
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
-        limit.rlim_cur =
-            limit.rlim_max != RLIM_INFINITY && limit.rlim_max < need ? limit.rlim_max : need;
-        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
-            return 0;
-    }
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
-        unsigned fit = limit.rlim_cur > 64 ? (unsigned)((limit.rlim_cur - 64) / 2) : 0;
-        evq_test_note("RLIMIT_NOFILE's hard limit is %llu: %u connections instead of %u",
-                      (unsigned long long)limit.rlim_max, fit, wanted);
-        return fit;
-    }
-    return wanted;
-#endif
-}
-
 /* ---- a seeded PRNG (splitmix64), so that a failing order can be replayed ---------------- */
 static uint64_t next_random(uint64_t *state)
 {
@@ -454,7 +423,7 @@ EVQ_TEST(a_waiting_half_request_is_not_parsed_again)
  * so an answer sent to the wrong connection is noticed. */
 EVQ_TEST(a_thousand_half_requests_completed_in_random_order)
 {
-    unsigned count = allow_connections(1000);
+    unsigned count = ch05_allow_connections(1000);
     REQUIRE_UINT(count, >=, 100);
     http_server *server = start_server(NULL);
     REQUIRE(server != NULL);

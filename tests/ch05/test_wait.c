@@ -174,7 +174,7 @@ struct waiter {
     bool in_wait; /* the hook ran: the thread is in evq_poll_wait */
     bool done;
     uint32_t linger_ms; /* the hook's first call sleeps this long after saying "in_wait" */
-    int kernel_calls;   /* waiter thread only, read after join */
+    int kernel_calls;   /* under `lock`: a second thread's wait calls the hook too */
     int rc;
     size_t n;
     uint64_t elapsed_ns;
@@ -184,12 +184,12 @@ static int note_in_wait(void *context, int *timeout_ms)
 {
     (void)timeout_ms;
     struct waiter *w = context;
-    w->kernel_calls++;
     evq_mutex_lock(&w->lock);
+    int calls = ++w->kernel_calls;
     w->in_wait = true;
     evq_cond_broadcast(&w->changed);
     evq_mutex_unlock(&w->lock);
-    if (w->kernel_calls == 1 && w->linger_ms > 0)
+    if (calls == 1 && w->linger_ms > 0)
         evq_sleep_ms(w->linger_ms);
     return 0;
 }

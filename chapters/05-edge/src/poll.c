@@ -432,10 +432,14 @@ static void tell(evq_tcp *tcp, evq_event *event, uint32_t ready)
  * hold bytes - so READABLE is only ever told for bytes that are here. Then
  * the caller is told what is ready among what it armed, and a stream the
  * queue still has work for goes (back) on the ready list. Returns 1 if the
- * caller was told (events[0] written). */
+ * caller was told (events[0] written). The reading budget is renewed only
+ * in a turn that may tell the caller: the owner's own reads after an event
+ * draw on that turn's, and edges that come meanwhile do not renew it. */
 static size_t serve(evq_tcp *tcp, evq_event *event)
 {
-    tcp->turn_received = tcp->turn_sent = tcp->turn_accepted = 0;
+    tcp->turn_sent = 0;
+    if (tcp->caller_armed != 0)
+        tcp->turn_received = tcp->turn_accepted = 0;
     if (stream_output_pending(tcp) && !tcp->write_blocked)
         stream_flush(tcp); /* a failure is kept, and told below */
     if ((tcp->caller_armed & EVQ_READABLE) && !tcp->listener && !tcp->read_drained)
