@@ -1,7 +1,9 @@
-/* evq.h - chapter 4: a one-shot event queue on epoll, kqueue or IOCP, with
+/* evq.h - chapter 5: a one-shot event queue on epoll, kqueue or IOCP, with
  * buffered streams, a listener, and nothing that blocks: names are resolved
  * on a thread pool, connects are non-blocking, and every stream may have a
- * deadline.
+ * deadline. The kernel is edge-triggered underneath: a socket is registered
+ * once, arming is the library's own bookkeeping (no system call), and
+ * several threads may wait on one queue.
  *
  * One API, three kernel interfaces behind it (chosen at build time: the
  * library is ch05_epoll, ch05_kqueue or ch05_iocp). The shape is mio's:
@@ -20,11 +22,16 @@
  *   not only the one that fired - until evq_reregister() arms it again.
  *   Each arming produces at most one event. A stream re-armed with
  *   something its caller has not seen yet is reported again at once; one
- *   re-armed with nothing new sleeps until something new comes.
+ *   re-armed with nothing new sleeps until something new comes. Arming
+ *   makes no system call: the socket has been in the kernel, edge-triggered,
+ *   since the stream joined the queue, and what the kernel said meanwhile
+ *   is remembered in the stream.
  * - wait() writes at most `capacity` events; more ready streams are reported
  *   by the next calls, first come, first served. Streams ready in the
  *   library's own buffers and streams the kernel reports share the
- *   capacity: neither can starve the other. A timeout is rounded up to whole milliseconds, -1
+ *   capacity: neither can starve the other. One turn moves at most
+ *   turn_budget bytes each way for a stream (evq_tcp_limits), so one peer
+ *   that floods cannot hold the others up. A timeout is rounded up to whole milliseconds, -1
  *   waits for ever, 0 only looks. An interrupted wait (a signal on POSIX, an
  *   APC on Windows) is retried with the time that is left. A wait that
  *   returns with *n == 0 before its timeout was woken by evq_poll_wake():
@@ -59,20 +66,28 @@
  *   event (EVQ_ERR) and then by every write. Writing to a peer that has
  *   gone returns an error (EVQ_EPIPE, EVQ_ECONNRESET...), never a SIGPIPE.
  * - Interrupted reads and writes (EINTR) are retried inside the library.
- * - Threads: one thread uses a queue and its streams. Only evq_poll_wake(),
- *   evq_poll_shutdown() and evq_poll_close() may be called from another
- *   thread while it waits (chapter 6 makes registration thread-safe). A
- *   second thread calling evq_poll_wait() while one waits gets EVQ_EBUSY.
- *   The queue starts threads of its own, the resolver's, on the first
- *   lookup that needs one; the resolve function runs on them.
+ * - Threads. Any number of threads may call evq_poll_wait() on one queue at
+ *   once. Each event is handed to exactly one of them, and the stream it
+ *   names then belongs to that thread - its owner - until the owner arms it
+ *   again (evq_reregister) or closes it: no other thread is told of it
+ *   meanwhile. The owner may read, write, set its deadline, re-arm,
+ *   deregister or close it while other threads wait. A stream is otherwise
+ *   used by the thread that made or accepted it, until it is first armed.
+ *   Calls on an armed stream from another thread (re-arming someone
+ *   else's, closing it) are chapter 6's. A program with one waiting thread
+ *   is chapter 4's: that thread may call anything on any of its streams.
+ *   evq_poll_wake() ends at least one wait, evq_poll_shutdown() every wait;
+ *   both, and evq_poll_close(), may be called from any thread. The queue
+ *   starts threads of its own, the resolver's, on the first lookup that
+ *   needs one; the resolve function runs on them.
  * - Misuse returns a code, never undefined behaviour: EVQ_EINVAL (NULL,
  *   capacity 0, an interest other than READABLE/WRITABLE, a stream of
  *   another queue), EVQ_EEXIST (registered twice), EVQ_ENOENT (re-register
  *   or deregister a stream that is not registered), EVQ_ECLOSED (a queue
  *   that was shut down, or a stream whose queue was closed).
  *
- * What this chapter does NOT do yet, on purpose: every event costs a re-arm
- * system call (chapter 5 goes edge-triggered).
+ * What this chapter does NOT do yet, on purpose: registering, re-arming or
+ * closing a stream from a thread that does not own it (chapter 6).
  */
 #ifndef EVQ_H
 #define EVQ_H
@@ -199,19 +214,20 @@ int evq_poll_open(evq_poll **out);
  * that moment returns it too). */
 int evq_poll_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms, size_t *n);
 
-/* Make the wait in progress, or else the next one, return with *n == 0.
- * Any thread. Several wakes before a wait count as one. */
+/* Make a wait in progress (at least one, when several threads wait), or
+ * else the next one, return with *n == 0. Any thread. Several wakes before
+ * a wait count as one. */
 int evq_poll_wake(evq_poll *poll);
 
-/* Mark the queue closed and wake a thread blocked in evq_poll_wait (it
- * returns EVQ_ECLOSED); every later call on the queue returns EVQ_ECLOSED
+/* Mark the queue closed and wake every thread blocked in evq_poll_wait
+ * (each returns EVQ_ECLOSED); every later call on the queue returns EVQ_ECLOSED
  * and evq_tcp_close() still works. Lookups still queued are never run,
  * running ones are dropped when they return. The memory stays valid until
  * evq_poll_close(). Any thread; calling it twice is harmless. */
 int evq_poll_shutdown(evq_poll *poll);
 
-/* Shut the queue down, wait for a thread blocked in evq_poll_wait to leave
- * it, wait for the resolver's threads to finish the lookups they are in
+/* Shut the queue down, wait for every thread blocked in evq_poll_wait to
+ * leave it, wait for the resolver's threads to finish the lookups they are in
  * (a lookup cannot be interrupted), then free everything. Safe while another thread is blocked in
  * evq_poll_wait; not while another thread may still *start* a call on this
  * queue (stop those threads first: evq_poll_shutdown, then join them).
