@@ -196,6 +196,8 @@ static void queue_accept(struct server *s)
         int rc = evq_tcp_accept(s->listener, &stream);
         if (rc == EVQ_EWOULDBLOCK)
             break;
+        if (rc == EVQ_ECLOSED)
+            return;
         if (rc != 0)
             die("evq_tcp_accept", rc);
         unsigned i = atomic_fetch_add(&s->accepted, 1);
@@ -204,7 +206,7 @@ static void queue_accept(struct server *s)
             die("evq_register", rc);
     }
     int rc = evq_reregister(s->poll, s->listener, LISTENER_TOKEN, EVQ_READABLE);
-    if (rc != 0)
+    if (rc != 0 && rc != EVQ_ECLOSED)
         die("evq_reregister (listener)", rc);
 }
 
@@ -238,7 +240,8 @@ static void *queue_run(void *arg)
             }
             if (rc != EVQ_EWOULDBLOCK)
                 continue; /* the end: the client has gone (the bench is over) */
-            if ((rc = evq_reregister(s->poll, stream, events[e].token, EVQ_READABLE)) != 0)
+            rc = evq_reregister(s->poll, stream, events[e].token, EVQ_READABLE);
+            if (rc != 0 && rc != EVQ_ECLOSED) /* ECLOSED: shut down, the run is over */
                 die("evq_reregister", rc);
         }
     }
