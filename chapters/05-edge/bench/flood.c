@@ -142,7 +142,7 @@ static void measure(size_t budget, unsigned quiet, double seconds, double out[3]
     atomic_init(&r.accepted, 0);
     atomic_init(&r.stop, false);
     int rc;
-    uint16_t port;
+    uint16_t port = 0;
     if ((rc = evq_poll_open(&r.poll)) != 0 ||
         (rc = evq_tcp_listen(r.poll, "127.0.0.1", 0, 1024, &r.listener)) != 0 ||
         (rc = evq_tcp_local_port(r.listener, &port)) != 0)
