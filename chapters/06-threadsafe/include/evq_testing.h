@@ -27,6 +27,20 @@ typedef int (*evq_wait_hook)(void *context, int *timeout_ms);
 /* Install (or, with NULL, remove) the hook. Call before any wait. */
 void evq_poll_set_wait_hook(evq_poll *poll, evq_wait_hook hook, void *context);
 
+/* ANCHOR: poll_hooks */
+/* Two places where a test holds a thread, to make a race happen the same
+ * way every time. The dispatch hook runs in evq_poll_wait after a kernel
+ * wait returned events, before their keys are looked up (a stream closed
+ * meanwhile on another thread must be dropped); the add hook runs in
+ * evq_tcp_connect, evq_tcp_listen and evq_tcp_accept once the call is
+ * inside the queue, before the new stream joins it (evq_poll_close on
+ * another thread must wait for it, and the call must return EVQ_ECLOSED).
+ * NULL removes one. Install before the threads start. */
+typedef void (*evq_poll_hook)(void *context);
+void evq_poll_set_dispatch_hook(evq_poll *poll, evq_poll_hook hook, void *context);
+void evq_poll_set_add_hook(evq_poll *poll, evq_poll_hook hook, void *context);
+/* ANCHOR_END: poll_hooks */
+
 /* Read time from `clock` instead of the monotonic clock (an evq_fake_clock
  * moved by the hook). Call before any wait, and before any deadline is set
  * or any name looked up: deadlines and the resolver's cache use it too. */

@@ -60,9 +60,9 @@ static void try_next_address(evq_tcp *tcp, int last_error)
 {
     while (tcp->next_address < tcp->addresses.count) {
         const evq_address *address = &tcp->addresses.items[tcp->next_address++];
-        /* A new socket: edges of the last one are stale, and nothing is
-         * known of this one yet (the backend may say otherwise). */
-        tcp->socket_count++;
+        /* A new socket: edges of the last one are stale (a new key), and
+         * nothing is known of this one yet (the backend may say otherwise). */
+        poll_rekey_stream(tcp);
         tcp->read_drained = false;
         tcp->write_blocked = false;
         int rc = sys_connect_start(poll_sys(tcp->poll), tcp, address);

@@ -13,6 +13,7 @@
 #include "evq_testing.h"
 
 #include "deadline.h"
+#include "key_table.h"
 #include "resolver.h"
 
 #include "evq_clock.h"
@@ -34,33 +35,32 @@
  *      remembers. Held by each of the owner's calls (evq_tcp_read...) and
  *      by a waiter working on the stream in its turn.
  *   2. the queue's lock (poll->lock): the ready list, the deadlines, the
- *      resolver, the resting listeners, the waiters, the closed streams.
+ *      resolver, the resting listeners, the waiters, the calls in progress.
  *      Held for a few instructions, never across a wait.
+ *   2'. the key table's lock (key_table.h): never held with the queue's.
  *
  * Never the other way round. A waiter that finds a stream in one of the
- * queue's structures pins it there (tcp->pins) under the queue's lock, lets
- * that lock go, and then takes the stream's. The kernel's events cannot be
- * pinned that way - a wait returns them with no lock held - so a stream
- * closed by its owner is freed only once no wait that began before the
- * close is still being dispatched, and no pin holds it ("graves", below). */
+ * queue's structures takes a reference to it (stream_hold) under the
+ * queue's lock, lets that lock go, and then takes the stream's. The
+ * kernel's events carry a key, not a pointer: the waiter looks the key up
+ * in the table, which takes the reference in the same step - or finds that
+ * the stream has closed since, and drops the event. A closed stream's
+ * memory goes with the last reference (stream_release). */
 /* ANCHOR_END: locks */
 
-/* ANCHOR: waiter */
-/* One thread inside evq_poll_wait (on its stack): whether it is between a
- * kernel wait and the end of that wait's dispatch, and which kernel wait
- * that was (the queue counts them). */
+/* One thread inside evq_poll_wait (on its stack). */
 struct waiter {
     struct waiter *next;
-    bool in_batch;
-    uint64_t entered;
 };
-/* ANCHOR_END: waiter */
 
 struct evq_poll {
     struct sys_poll *sys;
     evq_clock clock;
     evq_wait_hook wait_hook;
     void *wait_hook_context;
+    evq_poll_hook dispatch_hook, add_hook; /* evq_testing.h */
+    void *dispatch_hook_context, *add_hook_context;
+    struct key_table keys;     /* what the kernel's events name: key_table.h */
     struct resolver *resolver; /* name lookups, on threads of its own */
     /* Why the kernel's waker fired: each sender sets its flag, then wakes
      * the kernel. A resolver's answer is the queue's business; only
@@ -70,8 +70,9 @@ struct evq_poll {
 
     /* Everything below is the queue's lock's. */
     evq_mutex lock;
-    evq_cond waiter_left;
+    evq_cond waiter_left; /* a waiter, or a call, has left: evq_poll_close waits on it */
     bool closed;
+    size_t callers;   /* calls inside the queue without a stream's lock (poll_enter) */
     evq_tcp *streams; /* every stream made on this queue and not yet closed */
     /* The ready list, first in, first out: streams the queue has something
      * to do for that no kernel edge will announce (has_work). */
@@ -84,7 +85,6 @@ struct evq_poll {
     size_t sleeping;                /* of those, how many are in a kernel wait that may sleep */
     bool nudge_pending;             /* one has been woken to look at the list or the deadlines */
     uint64_t kernel_waits;          /* kernel waits begun so far */
-    evq_tcp *graves;                /* closed streams a waiter may still hold */
 };
 
 const char *evq_backend(void)
@@ -99,6 +99,35 @@ bool poll_is_closed(evq_poll *poll)
     evq_mutex_unlock(&poll->lock);
     return closed;
 }
+
+/* ANCHOR: enter */
+/* A call that uses the queue without holding one of its streams' locks
+ * (making a stream, waking the queue) enters it first: EVQ_ECLOSED once
+ * the queue is shut down, else it is counted, and evq_poll_close frees
+ * nothing until the count is back to 0. This is appendix A's registration
+ * lock - check that the queue is alive, do the work, let go - as a count
+ * under the queue's mutex, so that any number of callers are inside at
+ * once and only evq_poll_close waits. (A call that holds a stream's lock
+ * and finds the stream still on this queue needs no count: evq_poll_close
+ * takes that lock before it lets the stream go.) */
+int poll_enter(evq_poll *poll)
+{
+    evq_mutex_lock(&poll->lock);
+    bool closed = poll->closed;
+    if (!closed)
+        poll->callers++;
+    evq_mutex_unlock(&poll->lock);
+    return closed ? EVQ_ECLOSED : 0;
+}
+
+void poll_leave(evq_poll *poll)
+{
+    evq_mutex_lock(&poll->lock);
+    if (--poll->callers == 0 && poll->closed)
+        evq_cond_broadcast(&poll->waiter_left);
+    evq_mutex_unlock(&poll->lock);
+}
+/* ANCHOR_END: enter */
 
 void evq_poll_get_default_options(evq_poll_options *out)
 {
@@ -171,6 +200,8 @@ int evq_poll_open_with_options(evq_poll **out, const evq_poll_options *options)
         free(poll);
         return rc;
     }
+    if ((rc = key_table_init(&poll->keys)) != 0)
+        goto fail_keys;
     if ((rc = evq_cond_init(&poll->waiter_left)) != 0)
         goto fail_cond;
     if ((rc = sys_poll_open(&poll->sys)) != 0)
@@ -184,6 +215,8 @@ fail_resolver:
 fail_sys:
     evq_cond_destroy(&poll->waiter_left);
 fail_cond:
+    key_table_free(&poll->keys);
+fail_keys:
     evq_mutex_destroy(&poll->lock);
     free(poll);
     return rc;
@@ -212,66 +245,20 @@ void poll_unlock_resolver(evq_poll *poll)
     evq_mutex_unlock(&poll->lock);
 }
 
-/* ---- closed streams: pins and graves ---- */
+/* ---- references ---- */
 
-/* ANCHOR: graves */
-/* Whether a waiter may still hold an event naming `tcp`, closed when the
- * queue had begun `closed_at` kernel waits: one whose kernel wait began
- * before the close and whose dispatch has not ended. The close took the
- * socket out of the kernel first, so a kernel wait that begins after it
- * cannot return it. Under the queue's lock. */
-static bool may_be_held(const evq_poll *poll, const evq_tcp *tcp)
-{
-    if (tcp->pins > 0)
-        return true;
-    for (const struct waiter *w = poll->waiters; w; w = w->next) {
-        if (w->in_batch && w->entered <= tcp->closed_at)
-            return true;
-    }
-    return false;
-}
-
-/* Free the graves nobody can hold any more. Under the queue's lock. */
-static void reap_graves(evq_poll *poll)
-{
-    for (evq_tcp **link = &poll->graves; *link;) {
-        evq_tcp *tcp = *link;
-        if (may_be_held(poll, tcp)) {
-            link = &tcp->grave_next;
-            continue;
-        }
-        *link = tcp->grave_next;
-        stream_destroy(tcp);
-    }
-}
-
-void poll_forget_stream(evq_poll *poll, evq_tcp *tcp)
-{
-    evq_mutex_lock(&poll->lock);
-    if (may_be_held(poll, tcp)) {
-        tcp->grave_next = poll->graves;
-        poll->graves = tcp;
-        tcp = NULL;
-    }
-    evq_mutex_unlock(&poll->lock);
-    if (tcp) /* nobody else can reach it: one thread, or no wait in flight */
-        stream_destroy(tcp);
-}
-/* ANCHOR_END: graves */
-
+/* Under the queue's lock, while the stream is in one of its structures: a
+ * close takes it out under the same lock before it lets go of the caller's
+ * reference, so the stream cannot be freed before this one is taken. */
 static void pin(evq_tcp *tcp)
 {
-    tcp->pins++;
+    stream_hold(tcp);
 }
 
 /* The waiter is done with a stream it pinned; a closed one may go now. */
-static void unpin(evq_poll *poll, evq_tcp *tcp)
+static void unpin(evq_tcp *tcp)
 {
-    evq_mutex_lock(&poll->lock);
-    tcp->pins--;
-    if (tcp->closed && tcp->pins == 0)
-        reap_graves(poll);
-    evq_mutex_unlock(&poll->lock);
+    stream_release(tcp);
 }
 
 /* ---- the ready list (the queue's lock) ---- */
@@ -474,21 +461,28 @@ static void remember_edges(evq_tcp *tcp, uint32_t edges, int error)
 /* ANCHOR_END: remember */
 
 /* ANCHOR: deliver */
-/* The kernel's events, one stream at a time under its lock. An event may
- * name a stream its owner closed after the kernel wait returned it (the
- * stream is still here: see "graves"), or a socket the stream has given up
- * for the next address (sys_tag): it is dropped. A
- * connecting stream's edge is the connect's outcome. Any other stream gets
- * its turn, whoever owns it: a stream its owner holds has its edges
- * remembered and its write queue flushed, and is told nothing until it is
- * armed again. */
+/* The kernel's events, one stream at a time under its lock. Each event
+ * names a key, which the table turns into the stream, held - or into
+ * nothing, if the stream closed (on any thread) after the kernel handed
+ * the event out, or gave up that socket for the next address: the event
+ * is dropped. A stream found, but closed before its lock was ours, is
+ * dropped too. A connecting stream's edge is the connect's outcome. Any
+ * other stream gets its turn, whoever owns it: a stream its owner holds
+ * has its edges remembered and its write queue flushed, and is told
+ * nothing until it is armed again. */
 static size_t deliver(evq_poll *poll, struct sys_event *kernel, size_t got, evq_event *events)
 {
+    if (got > 0 && poll->dispatch_hook)
+        poll->dispatch_hook(poll->dispatch_hook_context); /* a test holds the waiter here */
     size_t out = 0;
     for (size_t i = 0; i < got; i++) {
-        evq_tcp *tcp = kernel[i].tcp;
+        evq_tcp *tcp = key_table_hold(&poll->keys, kernel[i].key);
+        if (!tcp) {
+            sys_event_drop(poll->sys, &kernel[i]); /* IOCP: the operation is ours again */
+            continue;
+        }
         evq_mutex_lock(&tcp->lock);
-        uint32_t edges = sys_event_take(poll->sys, &kernel[i]); /* 0: a stale socket's */
+        uint32_t edges = sys_event_take(poll->sys, tcp, &kernel[i]);
         if (!tcp->closed && edges != 0) {
             tcp->kernel_events++;
             remember_edges(tcp, edges, kernel[i].error);
@@ -501,6 +495,7 @@ static size_t deliver(evq_poll *poll, struct sys_event *kernel, size_t got, evq_
                 poll_stream_changed(tcp); /* failed: the ready list tells */
         }
         evq_mutex_unlock(&tcp->lock);
+        stream_release(tcp); /* the last reference, if it closed meanwhile */
     }
     return out;
 }
@@ -530,7 +525,7 @@ static size_t deliver_ready_list(evq_poll *poll, evq_event *events, size_t room)
         if (!tcp->closed)
             out += serve(tcp, &events[out]);
         evq_mutex_unlock(&tcp->lock);
-        unpin(poll, tcp);
+        unpin(tcp);
     }
     return out;
 }
@@ -596,10 +591,25 @@ static void resume_accepting(evq_poll *poll)
             poll_stream_changed(listener);
         }
         evq_mutex_unlock(&listener->lock);
-        unpin(poll, listener);
+        unpin(listener);
     }
 }
 /* ANCHOR_END: resume */
+
+/* Off the queue's list of streams, if it is on it. Under the queue's lock. */
+static void unlist_locked(evq_poll *poll, evq_tcp *tcp)
+{
+    if (!tcp->listed)
+        return;
+    if (tcp->prev)
+        tcp->prev->next = tcp->next;
+    else
+        poll->streams = tcp->next;
+    if (tcp->next)
+        tcp->next->prev = tcp->prev;
+    tcp->prev = tcp->next = NULL;
+    tcp->listed = false;
+}
 
 static void unpause_locked(evq_poll *poll, evq_tcp *tcp)
 {
@@ -641,7 +651,7 @@ static void pass_deadlines(evq_poll *poll)
             poll_stream_changed(tcp);
         }
         evq_mutex_unlock(&tcp->lock);
-        unpin(poll, tcp);
+        unpin(tcp);
     }
 }
 
@@ -694,7 +704,7 @@ static void collect_lookups(evq_poll *poll)
                 connect_resolved(tcp, results[i].status, &results[i].addresses);
             evq_address_list_free(&results[i].addresses); /* empty if the stream took it */
             evq_mutex_unlock(&tcp->lock);
-            unpin(poll, tcp);
+            unpin(tcp);
         }
     } while (got == BATCH);
 }
@@ -719,27 +729,24 @@ static bool take_wake_ups(evq_poll *poll)
 /* ANCHOR: enter_kernel */
 /* Just before a kernel wait, under the queue's lock: the final timeout - 0
  * if the ready list has something, else cut to the nearest deadline - and
- * the waiter counted as in a batch (see "graves") and, if it may sleep, as
- * asleep: a stream that joins the ready list, or a nearer deadline, wakes
- * one sleeper (nudge_needed). Deciding the timeout and counting the sleeper
- * under the same lock is what keeps that wake-up from being lost: whoever
- * adds to the list either sees the sleeper or is seen by it. */
-static int enter_kernel(evq_poll *poll, struct waiter *me, int timeout_ms)
+ * the waiter counted, if it may sleep, as asleep: a stream that joins the ready list, or a nearer
+ * deadline, wakes one sleeper (nudge_needed). Deciding the timeout and counting the sleeper under
+ * the same lock is what keeps that wake-up from being lost: whoever adds to the list either sees
+ * the sleeper or is seen by it. */
+static int enter_kernel(evq_poll *poll, int timeout_ms)
 {
     evq_mutex_lock(&poll->lock);
     if (poll->ready_head)
         timeout_ms = 0;
     timeout_ms = timeout_for_deadlines(poll, timeout_ms);
-    me->in_batch = true;
-    me->entered = ++poll->kernel_waits;
+    poll->kernel_waits++;
     if (timeout_ms != 0)
         poll->sleeping++;
     evq_mutex_unlock(&poll->lock);
     return timeout_ms;
 }
 
-/* After the kernel wait (`slept`: it counted as asleep) and again after its
- * events are dispatched: the graves it held up may go. */
+/* After the kernel wait (`slept`: it counted as asleep). */
 static void leave_kernel(evq_poll *poll, bool slept)
 {
     evq_mutex_lock(&poll->lock);
@@ -748,14 +755,6 @@ static void leave_kernel(evq_poll *poll, bool slept)
     evq_mutex_unlock(&poll->lock);
 }
 
-static void end_batch(evq_poll *poll, struct waiter *me)
-{
-    evq_mutex_lock(&poll->lock);
-    me->in_batch = false;
-    if (poll->graves)
-        reap_graves(poll);
-    evq_mutex_unlock(&poll->lock);
-}
 /* ANCHOR_END: enter_kernel */
 
 /* One turn: the ready list and one kernel wait share the caller's
@@ -768,8 +767,8 @@ static void end_batch(evq_poll *poll, struct waiter *me)
  * keeps reporting others, and the kernel's streams are reported even while
  * the list never empties. With nothing on the list, the kernel gets it all. */
 /* ANCHOR: fairness */
-static int kernel_wait(evq_poll *poll, struct waiter *me, evq_event *events, size_t capacity,
-                       int timeout_ms, size_t *n, bool *woken)
+static int kernel_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
+                       size_t *n, bool *woken)
 {
     *n = 0;
     *woken = false;
@@ -795,7 +794,7 @@ static int kernel_wait(evq_poll *poll, struct waiter *me, evq_event *events, siz
         /* This waiter's own: several threads wait at once, and a shared
          * array would be written by two kernel waits together. */
         struct sys_event kernel[SYS_MAX_EVENTS];
-        timeout_ms = enter_kernel(poll, me, timeout_ms);
+        timeout_ms = enter_kernel(poll, timeout_ms);
         bool slept = timeout_ms != 0;
         if (poll->wait_hook)
             rc = poll->wait_hook(poll->wait_hook_context, &timeout_ms);
@@ -806,7 +805,6 @@ static int kernel_wait(evq_poll *poll, struct waiter *me, evq_event *events, siz
         leave_kernel(poll, slept);
         if (rc == 0)
             out += deliver(poll, kernel, got, events + out);
-        end_batch(poll, me);
         if (kernel_woken)
             *woken = take_wake_ups(poll);
     }
@@ -829,8 +827,8 @@ static int kernel_wait(evq_poll *poll, struct waiter *me, evq_event *events, siz
  * nothing for the caller (edges for streams nobody armed; IOCP completions
  * that are not events; the resolver's wake-up; a nudge; a stream's deadline
  * that found it disarmed) goes back to sleep for the rest of the time, too. */
-static int wait_until_deadline(evq_poll *poll, struct waiter *me, evq_event *events,
-                               size_t capacity, int timeout_ms, size_t *n)
+static int wait_until_deadline(evq_poll *poll, evq_event *events, size_t capacity, int timeout_ms,
+                               size_t *n)
 {
     uint64_t deadline = 0;
     if (timeout_ms > 0)
@@ -838,7 +836,7 @@ static int wait_until_deadline(evq_poll *poll, struct waiter *me, evq_event *eve
     int remaining = timeout_ms;
     for (;;) {
         bool woken = false;
-        int rc = kernel_wait(poll, me, events, capacity, remaining, n, &woken);
+        int rc = kernel_wait(poll, events, capacity, remaining, n, &woken);
         if (poll_is_closed(poll))
             return EVQ_ECLOSED; /* shut down while we slept */
         if (rc != 0 && rc != EVQ_EINTR)
@@ -875,7 +873,7 @@ int evq_poll_wait(evq_poll *poll, evq_event *events, size_t capacity, int timeou
     if (closed)
         return EVQ_ECLOSED;
 
-    int rc = wait_until_deadline(poll, &me, events, capacity, timeout_ms, n);
+    int rc = wait_until_deadline(poll, events, capacity, timeout_ms, n);
     if (rc != 0)
         *n = 0;
 
@@ -902,10 +900,13 @@ int evq_poll_wake(evq_poll *poll)
 {
     if (!poll)
         return EVQ_EINVAL;
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
+    int rc = poll_enter(poll); /* evq_poll_close may run on another thread */
+    if (rc != 0)
+        return rc;
     atomic_store(&poll->wake_requested, true); /* before the kernel's wake: see take_wake_ups */
-    return sys_poll_wake(poll->sys);
+    rc = sys_poll_wake(poll->sys);
+    poll_leave(poll);
+    return rc;
 }
 
 int evq_poll_shutdown(evq_poll *poll)
@@ -915,12 +916,14 @@ int evq_poll_shutdown(evq_poll *poll)
     evq_mutex_lock(&poll->lock);
     bool was_closed = poll->closed;
     poll->closed = true;
+    poll->callers++; /* counted like poll_enter: evq_poll_close on another thread waits */
     /* The waker stays signalled until a wait consumes it, so a thread that
      * is about to block (past its check of `closed`, not yet in the kernel)
      * returns at once too; each waiter that leaves wakes the next. */
     int rc = !was_closed && poll->waiters ? sys_poll_wake(poll->sys) : 0;
     evq_mutex_unlock(&poll->lock);
     resolver_shutdown(poll->resolver); /* queued lookups never run; running ones are dropped */
+    poll_leave(poll);
     return rc;
 }
 
@@ -931,36 +934,52 @@ void evq_poll_close(evq_poll *poll)
         return;
     evq_poll_shutdown(poll);
     /* Threads blocked in evq_poll_wait are woken by the shutdown and leave
-     * with EVQ_ECLOSED; free nothing until they have. */
+     * with EVQ_ECLOSED; calls inside the queue (poll_enter) finish, and
+     * every one that comes in from now on is turned away. Free nothing
+     * until they have all left. */
     evq_mutex_lock(&poll->lock);
-    while (poll->waiters)
+    while (poll->waiters || poll->callers > 0)
         evq_cond_wait(&poll->waiter_left, &poll->lock);
     evq_mutex_unlock(&poll->lock);
+
+    /* The streams belong to the caller, who closes them later - maybe now,
+     * on another thread: each is taken off the list and held under the
+     * queue's lock, then cut loose under its own, unless its close got
+     * there first. A close that holds a stream's lock while the stream is
+     * still on this queue keeps this loop, and so the queue, waiting. */
+    for (;;) {
+        evq_mutex_lock(&poll->lock);
+        evq_tcp *tcp = poll->streams;
+        if (tcp) {
+            unlist_locked(poll, tcp);
+            pin(tcp);
+        }
+        evq_mutex_unlock(&poll->lock);
+        if (!tcp)
+            break;
+        evq_mutex_lock(&tcp->lock);
+        if (!tcp->closed && tcp->poll == poll) {
+            tcp->lookup = NULL;          /* freed by resolver_close */
+            evq_mutex_lock(&poll->lock); /* an owner's write may be adding to the list */
+            ready_list_remove_locked(poll, tcp);
+            unpause_locked(poll, tcp);
+            evq_mutex_unlock(&poll->lock);
+            sys_stream_detach(poll->sys, tcp); /* out of the kernel */
+            tcp->registered = false;
+            tcp->caller_armed = 0;
+            tcp->poll = NULL;
+        }
+        evq_mutex_unlock(&tcp->lock);
+        unpin(tcp);
+    }
     /* The resolver's workers call lookups_finished, which wakes the kernel:
      * they must all have left before the backend goes. A worker inside a
      * lookup is waited for (getaddrinfo cannot be interrupted); every
      * request still held is freed. */
     resolver_close(poll->resolver);
     deadline_heap_free(&poll->deadlines);
-    reap_graves(poll); /* no waiter is left to hold them */
-
-    /* The streams belong to the caller, who closes them later: cut them
-     * loose so that they never reach for this memory again. */
-    while (poll->streams) {
-        evq_tcp *tcp = poll->streams;
-        evq_mutex_lock(&tcp->lock);
-        tcp->lookup = NULL; /* freed by resolver_close */
-        ready_list_remove_locked(poll, tcp);
-        unpause_locked(poll, tcp);
-        sys_stream_detach(poll->sys, tcp); /* out of the kernel */
-        tcp->registered = false;
-        tcp->caller_armed = 0;
-        tcp->poll = NULL;
-        poll->streams = tcp->next;
-        tcp->prev = tcp->next = NULL;
-        evq_mutex_unlock(&tcp->lock);
-    }
     sys_poll_close(poll->sys); /* IOCP: waits for cancelled I/O to come back */
+    key_table_free(&poll->keys);
     evq_cond_destroy(&poll->waiter_left);
     evq_mutex_destroy(&poll->lock);
     free(poll);
@@ -969,6 +988,11 @@ void evq_poll_close(evq_poll *poll)
 
 /* ---- the queue's streams ---- */
 
+/* ANCHOR: add_stream */
+/* The caller has entered the queue (poll_enter), so the queue cannot be
+ * freed under it; but it may have been shut down since: the stream joins
+ * the list only if it is not, and evq_poll_close, which waits for this
+ * call to leave, then cuts it loose with the others. */
 int poll_add_stream(evq_poll *poll, evq_tcp *tcp)
 {
     /* Nothing is known of the socket yet: a read looks (a recv, which may
@@ -977,19 +1001,45 @@ int poll_add_stream(evq_poll *poll, evq_tcp *tcp)
      * or complete an AcceptEx posted at the start (IOCP). */
     tcp->read_drained = false;
     tcp->accept_drained = true;
-    tcp->poll = poll;
-    int rc = sys_stream_open(poll->sys, tcp);
-    if (rc != 0) {
-        tcp->poll = NULL;
+    int rc = key_table_add(&poll->keys, tcp, &tcp->key);
+    if (rc != 0)
         return rc;
-    }
+    if (poll->add_hook)
+        poll->add_hook(poll->add_hook_context); /* a test holds the call here */
     evq_mutex_lock(&poll->lock);
-    tcp->next = poll->streams;
-    if (poll->streams)
-        poll->streams->prev = tcp;
-    poll->streams = tcp;
+    if (poll->closed) {
+        rc = EVQ_ECLOSED;
+    } else {
+        tcp->next = poll->streams;
+        if (poll->streams)
+            poll->streams->prev = tcp;
+        poll->streams = tcp;
+        tcp->listed = true;
+    }
     evq_mutex_unlock(&poll->lock);
-    return 0;
+    if (rc == 0) {
+        /* Into the kernel, with its key: from here a waiter may find it. */
+        evq_mutex_lock(&tcp->lock);
+        tcp->poll = poll;
+        rc = sys_stream_open(poll->sys, tcp);
+        if (rc != 0)
+            tcp->poll = NULL;
+        evq_mutex_unlock(&tcp->lock);
+        if (rc != 0) {
+            evq_mutex_lock(&poll->lock);
+            unlist_locked(poll, tcp);
+            evq_mutex_unlock(&poll->lock);
+        }
+    }
+    if (rc != 0)
+        key_table_remove(&poll->keys, tcp->key);
+    return rc;
+}
+/* ANCHOR_END: add_stream */
+
+void poll_rekey_stream(evq_tcp *tcp)
+{
+    tcp->key = key_table_rekey(&tcp->poll->keys, tcp->key);
 }
 
 /* ANCHOR: close_stream */
@@ -1000,11 +1050,12 @@ void poll_close_stream(evq_tcp *tcp)
         /* Out of the kernel before the socket is closed (sys_stream_close):
          * a descriptor closed while still registered can live on in an
          * epoll set through a dup(), and kqueue implementations differ on
-         * whether close() drops knotes. */
+         * whether close() drops knotes. Then out of the key table: an
+         * event a waiter took before this finds nothing. */
         sys_stream_close(poll->sys, tcp);
+        key_table_remove(&poll->keys, tcp->key);
         evq_mutex_lock(&poll->lock);
         tcp->closed = true;
-        tcp->closed_at = poll->kernel_waits; /* waits begun before this may hold it */
         ready_list_remove_locked(poll, tcp);
         if (tcp->accept_resume_at != 0)
             unpause_locked(poll, tcp);
@@ -1012,15 +1063,11 @@ void poll_close_stream(evq_tcp *tcp)
             resolver_cancel(tcp->lookup);
         tcp->lookup = NULL;
         deadline_clear(&poll->deadlines, tcp);
-        if (tcp->prev)
-            tcp->prev->next = tcp->next;
-        else
-            poll->streams = tcp->next;
-        if (tcp->next)
-            tcp->next->prev = tcp->prev;
+        unlist_locked(poll, tcp);
         evq_mutex_unlock(&poll->lock);
     } else {
         sys_stream_close(NULL, tcp);
+        tcp->closed = true;
     }
 }
 /* ANCHOR_END: close_stream */
@@ -1034,16 +1081,23 @@ static bool interests_valid(const evq_tcp *tcp, unsigned interests)
            !(tcp->listener && (interests & EVQ_WRITABLE));
 }
 
-/* The checks every registration call shares, in the order a caller would
- * want to hear about them. Under the stream's lock. */
+/* ANCHOR: check_registration */
+/* The checks every registration call shares, under the stream's lock. The
+ * queue is looked at only through a stream still on it: `poll` itself may
+ * be another thread's evq_poll_close away from being freed, but not while
+ * one of its streams is locked (evq_poll_close takes each stream's lock
+ * before it lets go). */
 static int check_registration(evq_poll *poll, evq_tcp *tcp)
 {
+    if (tcp->closed)
+        return EVQ_ECLOSED; /* closed on another thread while this call waited for it */
+    if (tcp->poll != poll)
+        return EVQ_EINVAL; /* a stream of another queue, or of one closed since */
     if (poll_is_closed(poll))
         return EVQ_ECLOSED;
-    if (tcp->poll != poll)
-        return EVQ_EINVAL; /* a stream of another queue, or of a closed one */
     return 0;
 }
+/* ANCHOR_END: check_registration */
 
 /* ANCHOR: register */
 /* Arming is bookkeeping: the socket has been in the kernel since it joined
@@ -1054,6 +1108,7 @@ static int arm(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interests
 {
     if (!poll || !tcp)
         return EVQ_EINVAL;
+    stream_hold(tcp); /* a close on another thread frees nothing under this call */
     evq_mutex_lock(&tcp->lock);
     int rc = check_registration(poll, tcp);
     if (rc == 0 && !interests_valid(tcp, interests))
@@ -1069,6 +1124,7 @@ static int arm(evq_poll *poll, evq_tcp *tcp, evq_token token, unsigned interests
         poll_stream_changed(tcp);
     }
     evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
     return rc;
 }
 
@@ -1087,6 +1143,7 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
 {
     if (!poll || !tcp)
         return EVQ_EINVAL;
+    stream_hold(tcp);
     evq_mutex_lock(&tcp->lock);
     int rc = check_registration(poll, tcp);
     if (rc == 0 && !tcp->registered)
@@ -1098,6 +1155,7 @@ int evq_deregister(evq_poll *poll, evq_tcp *tcp)
         poll_stream_changed(tcp); /* the write queue may still need its turns */
     }
     evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
     return rc;
 }
 
@@ -1108,10 +1166,12 @@ int evq_tcp_set_deadline(evq_tcp *tcp, int timeout_ms)
 {
     if (!tcp || timeout_ms < -1)
         return EVQ_EINVAL;
+    stream_hold(tcp); /* any thread: see stream.c, "calls" */
     evq_mutex_lock(&tcp->lock);
     evq_poll *poll = tcp->poll;
-    if (!poll || poll_is_closed(poll)) {
+    if (!poll || tcp->closed || poll_is_closed(poll)) {
         evq_mutex_unlock(&tcp->lock);
+        stream_release(tcp);
         return EVQ_ECLOSED;
     }
     tcp->timeout_pending = false; /* a new deadline: the old one's passing is forgotten */
@@ -1128,9 +1188,10 @@ int evq_tcp_set_deadline(evq_tcp *tcp, int timeout_ms)
         nudge = rc == 0 && tcp->deadline_slot == 0 && nudge_needed(poll);
     }
     evq_mutex_unlock(&poll->lock);
-    evq_mutex_unlock(&tcp->lock);
     if (nudge)
-        sys_poll_wake(poll->sys);
+        sys_poll_wake(poll->sys); /* before the stream's lock goes: the queue is alive */
+    evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
     return rc;
 }
 /* ANCHOR_END: set_deadline */
@@ -1143,6 +1204,22 @@ void evq_poll_set_wait_hook(evq_poll *poll, evq_wait_hook hook, void *context)
         return;
     poll->wait_hook = hook;
     poll->wait_hook_context = context;
+}
+
+void evq_poll_set_dispatch_hook(evq_poll *poll, evq_poll_hook hook, void *context)
+{
+    if (!poll)
+        return;
+    poll->dispatch_hook = hook;
+    poll->dispatch_hook_context = context;
+}
+
+void evq_poll_set_add_hook(evq_poll *poll, evq_poll_hook hook, void *context)
+{
+    if (!poll)
+        return;
+    poll->add_hook = hook;
+    poll->add_hook_context = context;
 }
 
 void evq_poll_set_clock(evq_poll *poll, evq_clock clock)

@@ -14,6 +14,8 @@
 #define _GNU_SOURCE /* epoll_create1, eventfd, EPOLLRDHUP */
 #include "sys.h"
 
+#include "key_table.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 
 struct sys_poll {
     int epoll_fd;
-    int wake_fd; /* eventfd; its epoll_event.data.ptr is this struct, never a stream */
+    int wake_fd; /* eventfd; its epoll_event.data.u64 is KEY_NONE, never a stream's key */
     atomic_uint_fast64_t control_calls;
 };
 
@@ -43,13 +45,13 @@ int sys_poll_open(struct sys_poll **out)
     sys->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int rc = sys->epoll_fd < 0 || sys->wake_fd < 0 ? evq_error_from_errno(errno) : 0;
     if (rc == 0) {
-        /* The waker is identified by a pointer no stream can have (the
-         * queue's own state), not by a token value: every token, 0 and
-         * UINT64_MAX included, belongs to the caller. Level-triggered, so it
-         * stays ready until a wait drains it. */
+        /* The waker is identified by a key no stream can have, not by a
+         * token value: every token, 0 and UINT64_MAX included, belongs to
+         * the caller. Level-triggered, so it stays ready until a wait
+         * drains it. */
         struct epoll_event ev = {0};
         ev.events = EPOLLIN;
-        ev.data.ptr = sys;
+        ev.data.u64 = KEY_NONE;
         if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_ADD, sys->wake_fd, &ev) != 0)
             rc = evq_error_from_errno(errno);
     }
@@ -117,15 +119,14 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
          * and never copy the array into a struct of your own layout. */
         uint64_t data = ready[i].data.u64;
         uint32_t flags = ready[i].events;
-        if (data == (uint64_t)(uintptr_t)sys) {
+        if (data == KEY_NONE) {
             uint64_t count;
             if (read(sys->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
                 return evq_error_from_errno(errno);
             *woken = true;
             continue;
         }
-        events[out].tag = (uintptr_t)data;
-        events[out].tcp = sys_tagged_stream((uintptr_t)data);
+        events[out].key = data; /* poll.c finds the stream, if it is still there */
         events[out].edges = edges_from_epoll(flags);
         events[out].error = 0; /* EPOLLERR: the next recv() or send() returns it */
         events[out].operation = NULL;
@@ -137,10 +138,17 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
 }
 /* ANCHOR_END: wait */
 
-uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+uint32_t sys_event_take(struct sys_poll *sys, evq_tcp *tcp, struct sys_event *event)
 {
-    (void)sys; /* an edge changes nothing by itself: poll.c remembers it */
-    return sys_tag_current(event->tcp, event->tag) ? event->edges : 0;
+    (void)sys;
+    (void)tcp; /* an edge changes nothing by itself: poll.c remembers it */
+    return event->edges;
+}
+
+void sys_event_drop(struct sys_poll *sys, struct sys_event *event)
+{
+    (void)sys;
+    (void)event; /* the kernel lent nothing */
 }
 
 int sys_poll_wake(struct sys_poll *sys)
@@ -163,16 +171,17 @@ int sys_poll_wake(struct sys_poll *sys)
  * moment a queue with bytes waiting must hear of. Adding a socket that
  * holds something already reports it at once (fs/eventpoll.c, ep_insert:
  * "If the file is already "ready" we drop it inside the ready list"), so no
- * edge that came before the ADD is lost. The data is the stream itself, not
- * the token: the wait needs its state, and a re-registration changes the
- * token without the kernel hearing of it. */
+ * edge that came before the ADD is lost. The data is the stream's key, not
+ * the token (a re-registration changes the token without the kernel
+ * hearing of it) and not its address (an edge a waiter holds may outlive
+ * the stream: the key then finds nothing). */
 int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
 {
     struct epoll_event ev = {0};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     if (!tcp->listener)
         ev.events |= EPOLLOUT;
-    ev.data.u64 = sys_tag(tcp);
+    ev.data.u64 = tcp->key;
     atomic_fetch_add(&sys->control_calls, 1);
     if (epoll_ctl(sys->epoll_fd, EPOLL_CTL_ADD, tcp->socket, &ev) != 0)
         return evq_error_from_errno(errno);
@@ -229,8 +238,8 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
 /* ANCHOR: abandon */
 /* The next address gets a new descriptor, quite possibly with the same
  * number: the old one leaves the epoll set before it is closed, and an
- * edge of it that a wait has already taken carries the old socket_count
- * (sys_tag), which the new socket no longer has. */
+ * edge of it that a wait has already taken carries the stream's old key,
+ * whose generation the new socket no longer has (poll_rekey_stream). */
 void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
 {
     remove_from_set(sys, tcp);

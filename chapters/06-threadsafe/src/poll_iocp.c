@@ -16,6 +16,8 @@
  */
 #include "iocp.h"
 
+#include "key_table.h"
+
 #include "evq_clock.h"
 #include "evq_log.h"
 
@@ -38,10 +40,11 @@ struct sys_poll {
     size_t retired_count;
 };
 
-/* A stream's completions carry the stream as their key; the waker's packet
- * carries the queue's own address, which no stream can have. No token value
- * is set aside for it. */
-#define WAKER_KEY(sys) ((ULONG_PTR)(sys))
+/* A stream's completions carry its key (key_table.h) as their completion
+ * key; the waker's packet carries KEY_NONE, which no stream can have. No
+ * token value is set aside for it. */
+_Static_assert(sizeof(ULONG_PTR) >= sizeof(uint64_t), "a key fits in a completion key");
+#define WAKER_KEY ((ULONG_PTR)KEY_NONE)
 
 static struct iocp_op *op_from_overlapped(OVERLAPPED *overlapped)
 {
@@ -120,7 +123,7 @@ int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
      * that is this backend's look at what is already there. */
     tcp->read_drained = true;
     InterlockedIncrement64(&sys->control_calls);
-    if (!CreateIoCompletionPort((HANDLE)tcp->socket, sys->port, (ULONG_PTR)tcp->sys, 0))
+    if (!CreateIoCompletionPort((HANDLE)tcp->socket, sys->port, (ULONG_PTR)tcp->key, 0))
         return evq_error_from_win32(GetLastError());
     return 0;
 }
@@ -274,8 +277,10 @@ void sys_watch_read(struct sys_poll *sys, evq_tcp *tcp)
  * thread may be dequeuing beside it. Alertable (TRUE): an APC queued to
  * this thread runs and ends the wait with WAIT_IO_COMPLETION, Windows'
  * EINTR. A packet of a stream closed while it was in flight is taken back
- * here (the last one frees what the kernel held); every other is handed to
- * poll.c, which takes it under the stream's lock. */
+ * here (the last one frees what the kernel held), whichever thread
+ * dequeues it; every other is handed to poll.c, which finds the stream by
+ * the packet's key and takes it under the stream's lock - or, if the
+ * stream closed in between, gives the operation back (sys_event_drop). */
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
 {
@@ -293,7 +298,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
     }
     size_t out = 0;
     for (ULONG i = 0; i < got; i++) {
-        if (entries[i].lpCompletionKey == WAKER_KEY(sys)) {
+        if (entries[i].lpCompletionKey == WAKER_KEY) {
             InterlockedExchange(&sys->wake_pending, 0);
             *woken = true;
             continue;
@@ -306,10 +311,9 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
         evq_mutex_unlock(&sys->lock);
         if (!tcp)
             continue;
-        events[out].tcp = tcp;
+        events[out].key = (uint64_t)entries[i].lpCompletionKey;
         events[out].edges = 0;
         events[out].error = 0; /* a completion's error is in its OVERLAPPED */
-        events[out].tag = 0;
         events[out].operation = op;
         events[out].bytes = entries[i].dwNumberOfBytesTransferred;
         out++;
@@ -324,10 +328,11 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
  * applies what it did to the buffers, and the completion is an edge - an
  * AcceptEx says READABLE, a send or a ConnectEx WRITABLE; a receive has
  * said all it knows already (stream_receive_completed). A stream closed
- * between the dequeue and now was retired: its operation is only taken
- * back. */
-uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+ * between the key's lookup and now was retired: its operation is only
+ * taken back. */
+uint32_t sys_event_take(struct sys_poll *sys, evq_tcp *tcp, struct sys_event *event)
 {
+    (void)tcp;
     struct iocp_op *op = event->operation;
     struct sys_stream *stream = op->stream;
     evq_mutex_lock(&sys->lock);
@@ -347,13 +352,41 @@ uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
 }
 /* ANCHOR_END: take */
 
+/* ANCHOR: drop */
+/* The packet's key is stale. Either the stream closed after the dequeue
+ * (retired: the operation is taken back, and the last one frees what the
+ * kernel held - on this thread, whichever it is), or it is alive and this
+ * is the ConnectEx of a socket it gave up for the next address: taken
+ * back under the stream's lock, which guards its count of operations, and
+ * not applied (the outcome is the old socket's). */
+void sys_event_drop(struct sys_poll *sys, struct sys_event *event)
+{
+    struct iocp_op *op = event->operation;
+    evq_mutex_lock(&sys->lock);
+    evq_tcp *tcp = op->stream->tcp;
+    if (tcp)
+        stream_hold(tcp); /* close clears stream->tcp under this lock before it lets go */
+    else
+        op_returned(sys, op);
+    evq_mutex_unlock(&sys->lock);
+    if (!tcp)
+        return;
+    evq_mutex_lock(&tcp->lock);
+    evq_mutex_lock(&sys->lock);
+    op_returned(sys, op); /* retired meanwhile, or not: either way it is ours again */
+    evq_mutex_unlock(&sys->lock);
+    evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
+}
+/* ANCHOR_END: drop */
+
 int sys_poll_wake(struct sys_poll *sys)
 {
     /* One packet in the port is enough to end a wait; without this, ten
      * wakes would make the next ten waits return at once. */
     if (InterlockedExchange(&sys->wake_pending, 1) == 1)
         return 0;
-    if (!PostQueuedCompletionStatus(sys->port, 0, WAKER_KEY(sys), NULL)) {
+    if (!PostQueuedCompletionStatus(sys->port, 0, WAKER_KEY, NULL)) {
         InterlockedExchange(&sys->wake_pending, 0);
         return evq_error_from_win32(GetLastError());
     }
@@ -377,7 +410,7 @@ void sys_poll_close(struct sys_poll *sys)
                                          FALSE))
             continue;
         for (ULONG i = 0; i < got; i++) {
-            if (entries[i].lpCompletionKey == WAKER_KEY(sys))
+            if (entries[i].lpCompletionKey == WAKER_KEY)
                 continue;
             struct iocp_op *op = op_from_overlapped(entries[i].lpOverlapped);
             op->lent = 0;         /* a detached stream's I/O: what it carried is dropped */

@@ -20,6 +20,8 @@
 #endif
 #include "sys.h"
 
+#include "key_table.h"
+
 #include <sys/types.h> /* before <sys/event.h> on older BSDs */
 #include <sys/event.h>
 #include <sys/time.h>
@@ -29,6 +31,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+/* udata carries a 64-bit key (key_table.h). */
+_Static_assert(sizeof(void *) >= sizeof(uint64_t), "a key fits in udata");
 
 /* The waker: an EVFILT_USER knote. No stream uses that filter, so the
  * filter alone identifies it; no token value is set aside. */
@@ -121,14 +126,14 @@ static int apply_changes(struct sys_poll *sys, struct kevent *changes, int count
  * at once - kqueue(2): "The filter is executed upon the initial
  * registration of a kevent in order to detect whether a preexisting
  * condition is present" - so bytes that came before the add are reported.
- * udata is the stream, tagged with its socket count (sys_tag): the token
- * lives in the stream, so that an event carries whatever token the last
- * registration gave. */
+ * udata is the stream's key (key_table.h), not its address: an event a
+ * waiter holds may outlive the stream. The token lives in the stream, so
+ * that an event carries whatever token the last registration gave. */
 int sys_stream_attach(struct sys_poll *sys, evq_tcp *tcp)
 {
     struct kevent changes[2];
     int count = 0;
-    void *udata = (void *)sys_tag(tcp);
+    void *udata = (void *)(uintptr_t)tcp->key;
     EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, udata);
     if (!tcp->listener)
         EV_SET(&changes[count++], (uintptr_t)tcp->socket, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
@@ -201,7 +206,8 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
  * number: the old one's knotes are deleted before it is closed (kqueue
  * implementations differ on whether close() drops them), and an event of
  * theirs that a wait has already taken - the other knote of the same
- * failure, in the same batch - carries the old socket count (sys_tag). */
+ * failure, in the same batch - carries the stream's old key, whose
+ * generation has moved on (poll_rekey_stream). */
 void sys_connect_abandon(struct sys_poll *sys, evq_tcp *tcp)
 {
     remove_knotes(sys, tcp);
@@ -250,8 +256,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
             *woken = true;
             continue;
         }
-        events[out].tag = (uintptr_t)kev->udata;
-        events[out].tcp = sys_tagged_stream((uintptr_t)kev->udata);
+        events[out].key = (uint64_t)(uintptr_t)kev->udata;
         events[out].edges = edges_from_kevent(kev);
         events[out].error =
             (kev->flags & EV_EOF) && kev->fflags != 0 ? evq_error_from_errno((int)kev->fflags) : 0;
@@ -264,10 +269,17 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
 }
 /* ANCHOR_END: wait */
 
-uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event)
+uint32_t sys_event_take(struct sys_poll *sys, evq_tcp *tcp, struct sys_event *event)
 {
-    (void)sys; /* an edge changes nothing by itself: poll.c remembers it */
-    return sys_tag_current(event->tcp, event->tag) ? event->edges : 0;
+    (void)sys;
+    (void)tcp; /* an edge changes nothing by itself: poll.c remembers it */
+    return event->edges;
+}
+
+void sys_event_drop(struct sys_poll *sys, struct sys_event *event)
+{
+    (void)sys;
+    (void)event; /* the kernel lent nothing */
 }
 
 int sys_poll_wake(struct sys_poll *sys)

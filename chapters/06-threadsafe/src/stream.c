@@ -8,7 +8,9 @@
  *
  * Every public function holds the stream's lock (poll.c, "locks"): the
  * stream's owner calls them while other threads wait on the queue, and a
- * waiter may be working on the same stream for a kernel edge.
+ * waiter may be working on the same stream for a kernel edge. Each also
+ * holds a reference while it runs, so that a close on another thread
+ * cannot free the stream under it ("calls", below).
  */
 #include "sys.h"
 
@@ -17,6 +19,55 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- calls ---- */
+
+/* ANCHOR: calls */
+/* Who may call what on one stream, from which thread:
+ *   - close, and the registration calls (poll.c), from any thread, at any
+ *     time: each holds a reference while it runs, and the stream's memory
+ *     goes with the last one - so a close on thread B while thread A is
+ *     inside a call makes A's call finish (or return EVQ_ECLOSED), and the
+ *     memory is freed when A has left;
+ *   - the data calls (read, peek, consume, write, shutdown; accept on a
+ *     listener) by one thread at a time - the owner, the thread that got
+ *     the stream's event: a second thread's data call while one is in
+ *     progress returns EVQ_EBUSY at once. Two readers would split one byte
+ *     stream between them at random, and a peek's pointer would be freed
+ *     under its reader: a code says so, where a lock would hide it.
+ * A call that starts after evq_tcp_close has returned uses a freed handle,
+ * as read() after close() does: nothing can make that safe. */
+void stream_hold(evq_tcp *tcp)
+{
+    atomic_fetch_add_explicit(&tcp->refs, 1, memory_order_relaxed);
+}
+
+void stream_release(evq_tcp *tcp)
+{
+    /* acq_rel: whatever the others did to the stream happens before the
+     * free, on whichever thread lets go last. */
+    if (atomic_fetch_sub_explicit(&tcp->refs, 1, memory_order_acq_rel) == 1) {
+        evq_mutex_destroy(&tcp->lock);
+        free(tcp);
+    }
+}
+
+static int data_call_begin(evq_tcp *tcp)
+{
+    stream_hold(tcp);
+    if (atomic_exchange(&tcp->in_data_call, true)) {
+        stream_release(tcp);
+        return EVQ_EBUSY; /* another thread is inside a data call on this stream */
+    }
+    return 0;
+}
+
+static void data_call_end(evq_tcp *tcp)
+{
+    atomic_store(&tcp->in_data_call, false);
+    stream_release(tcp);
+}
+/* ANCHOR_END: calls */
 
 /* ---- limits and counters ---- */
 
@@ -45,10 +96,12 @@ int evq_tcp_set_limits(evq_tcp *tcp, const evq_tcp_limits *limits)
 {
     if (!tcp || !limits || !limits_valid(limits))
         return EVQ_EINVAL;
+    stream_hold(tcp);
     evq_mutex_lock(&tcp->lock);
     tcp->limits = *limits;
     poll_stream_changed(tcp); /* a larger budget or read_max: more may be done now */
     evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
     return 0;
 }
 
@@ -58,6 +111,7 @@ int evq_tcp_get_stats(const evq_tcp *tcp, evq_tcp_stats *out)
         return EVQ_EINVAL;
     memset(out, 0, sizeof *out);
     evq_tcp *locked = (evq_tcp *)tcp; /* the lock is not the caller's business */
+    stream_hold(locked);
     evq_mutex_lock(&locked->lock);
     out->read_buffered = read_buffer_length(&tcp->read_buf);
     out->read_capacity = tcp->read_buf.capacity;
@@ -69,6 +123,7 @@ int evq_tcp_get_stats(const evq_tcp *tcp, evq_tcp_stats *out)
     out->send_calls = tcp->send_calls;
     out->kernel_events = tcp->kernel_events;
     evq_mutex_unlock(&locked->lock);
+    stream_release(locked);
     return 0;
 }
 
@@ -84,37 +139,36 @@ static evq_tcp *stream_new(void)
         free(tcp);
         return NULL;
     }
+    atomic_init(&tcp->refs, 1); /* the caller's handle, until evq_tcp_close */
+    atomic_init(&tcp->in_data_call, false);
     tcp->socket = EVQ_INVALID_SOCKET;
     tcp->deadline_slot = DEADLINE_NONE;
     evq_tcp_get_default_limits(&tcp->limits);
     return tcp;
 }
 
-void stream_destroy(evq_tcp *tcp)
-{
-    evq_mutex_destroy(&tcp->lock);
-    free(tcp);
-}
-
-/* `socket` becomes `tcp`, a stream of `poll`. On failure both are freed. */
+/* `socket` becomes `tcp`, a stream of `poll` (entered). On failure both
+ * are freed. */
 static int stream_open(evq_poll *poll, evq_tcp *tcp, evq_socket socket, evq_tcp **out)
 {
     tcp->socket = socket;
     int rc = poll_add_stream(poll, tcp);
     if (rc != 0) {
         evq_socket_close(socket);
-        stream_destroy(tcp);
+        stream_release(tcp);
         return rc;
     }
     *out = tcp;
     return 0;
 }
 
-/* A new stream for a queue that is still open. */
+/* A new stream for a queue that is still open: the caller is inside the
+ * queue (poll_enter) until it calls poll_leave, whatever this returns. */
 static int stream_for(evq_poll *poll, evq_tcp **tcp)
 {
-    if (poll_is_closed(poll))
-        return EVQ_ECLOSED;
+    int rc = poll_enter(poll);
+    if (rc != 0)
+        return rc;
     *tcp = stream_new();
     return *tcp ? 0 : EVQ_ENOMEM;
 }
@@ -131,21 +185,21 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
         return EVQ_EINVAL;
     evq_tcp *tcp = NULL;
     int rc = stream_for(poll, &tcp);
-    if (rc != 0)
+    if (rc == EVQ_ECLOSED)
         return rc;
-    if ((rc = poll_add_stream(poll, tcp)) != 0) {
-        stream_destroy(tcp);
-        return rc;
+    if (rc == 0 && (rc = poll_add_stream(poll, tcp)) != 0)
+        stream_release(tcp);
+    if (rc == 0) {
+        evq_mutex_lock(&tcp->lock); /* a waiter may collect its lookup's answer at once */
+        rc = connect_begin(tcp, host, port);
+        evq_mutex_unlock(&tcp->lock);
+        if (rc != 0) /* EVQ_EFULL: no lookup, no stream */
+            evq_tcp_close(tcp);
+        else
+            *out = tcp;
     }
-    evq_mutex_lock(&tcp->lock); /* a waiter may collect its lookup's answer at once */
-    rc = connect_begin(tcp, host, port);
-    evq_mutex_unlock(&tcp->lock);
-    if (rc != 0) { /* EVQ_EFULL: no lookup, no stream */
-        evq_tcp_close(tcp);
-        return rc;
-    }
-    *out = tcp;
-    return 0;
+    poll_leave(poll);
+    return rc;
 }
 /* ANCHOR_END: connect */
 
@@ -174,23 +228,27 @@ int evq_tcp_listen(evq_poll *poll, const char *host, uint16_t port, int backlog,
         return EVQ_EINVAL;
     evq_tcp *tcp = NULL;
     int rc = stream_for(poll, &tcp);
-    if (rc != 0)
+    if (rc == EVQ_ECLOSED)
         return rc;
-    tcp->listener = true;
-    evq_socket socket = EVQ_INVALID_SOCKET;
-    if ((rc = listen_socket(poll, host, port, backlog > 0 ? backlog : SOMAXCONN, &socket)) != 0) {
-        stream_destroy(tcp);
-        return rc;
+    if (rc == 0) {
+        tcp->listener = true;
+        evq_socket socket = EVQ_INVALID_SOCKET;
+        int backlog_or_max = backlog > 0 ? backlog : SOMAXCONN;
+        if ((rc = listen_socket(poll, host, port, backlog_or_max, &socket)) != 0)
+            stream_release(tcp);
+        else
+            rc = stream_open(poll, tcp, socket, out);
     }
-    if ((rc = stream_open(poll, tcp, socket, out)) != 0)
-        return rc;
-    evq_mutex_lock(&tcp->lock);
-    rc = sys_listener_start(tcp);
-    evq_mutex_unlock(&tcp->lock);
-    if (rc != 0) {
-        evq_tcp_close(tcp);
-        *out = NULL;
+    if (rc == 0) {
+        evq_mutex_lock(&tcp->lock);
+        rc = sys_listener_start(tcp);
+        evq_mutex_unlock(&tcp->lock);
+        if (rc != 0) {
+            evq_tcp_close(tcp);
+            *out = NULL;
+        }
     }
+    poll_leave(poll);
     return rc;
 }
 
@@ -201,9 +259,11 @@ int evq_tcp_local_port(const evq_tcp *tcp, uint16_t *port)
     if (!tcp || !port)
         return EVQ_EINVAL;
     evq_tcp *locked = (evq_tcp *)tcp;
+    stream_hold(locked);
     evq_mutex_lock(&locked->lock);
     int rc = tcp->socket == EVQ_INVALID_SOCKET ? EVQ_EBADF : evq_net_local_port(tcp->socket, port);
     evq_mutex_unlock(&locked->lock);
+    stream_release(locked);
     return rc;
 }
 
@@ -232,10 +292,16 @@ int evq_tcp_accept(evq_tcp *listener, evq_tcp **out)
         *out = NULL;
     if (!listener || !out || !listener->listener)
         return EVQ_EINVAL;
+    int rc = data_call_begin(listener);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&listener->lock);
     evq_poll *poll = listener->poll;
     evq_tcp *tcp = NULL;
-    int rc = !poll || poll_is_closed(poll) ? EVQ_ECLOSED : 0;
+    /* Inside the queue before the listener's lock goes: the new stream
+     * joins it after. */
+    rc = !poll || listener->closed ? EVQ_ECLOSED : poll_enter(poll);
+    bool entered = rc == 0;
     if (rc == 0 && !(tcp = stream_new()))
         rc = EVQ_ENOMEM;
     evq_socket socket = EVQ_INVALID_SOCKET;
@@ -248,12 +314,14 @@ int evq_tcp_accept(evq_tcp *listener, evq_tcp **out)
     }
     poll_stream_changed(listener);
     evq_mutex_unlock(&listener->lock);
-    if (rc != 0) {
-        if (tcp)
-            stream_destroy(tcp);
-        return rc;
-    }
-    return stream_open(poll, tcp, socket, out);
+    if (rc == 0)
+        rc = stream_open(poll, tcp, socket, out);
+    else if (tcp)
+        stream_release(tcp);
+    if (entered)
+        poll_leave(poll);
+    data_call_end(listener);
+    return rc;
 }
 /* ANCHOR_END: accept_api */
 
@@ -399,8 +467,8 @@ static int check_io(const evq_tcp *tcp)
 {
     if (tcp->listener)
         return EVQ_EINVAL; /* a listener accepts; it has no bytes */
-    if (!tcp->poll)
-        return EVQ_ECLOSED;
+    if (!tcp->poll || tcp->closed)
+        return EVQ_ECLOSED; /* its queue was closed; or it was, on another thread, meanwhile */
     return 0;
 }
 
@@ -451,9 +519,13 @@ int evq_tcp_read(evq_tcp *tcp, void *buf, size_t len, size_t *n)
     /* len 0 is refused: a read of nothing could not tell "no data" from EOF. */
     if (!tcp || !buf || !n || len == 0)
         return EVQ_EINVAL;
+    int rc = data_call_begin(tcp);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&tcp->lock);
-    int rc = read_locked(tcp, buf, len, n);
+    rc = read_locked(tcp, buf, len, n);
     evq_mutex_unlock(&tcp->lock);
+    data_call_end(tcp);
     return rc;
 }
 
@@ -479,9 +551,13 @@ int evq_tcp_peek(evq_tcp *tcp, const void **data, size_t *len)
         *len = 0;
     if (!tcp || !data || !len)
         return EVQ_EINVAL;
+    int rc = data_call_begin(tcp);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&tcp->lock);
-    int rc = peek_locked(tcp, data, len);
+    rc = peek_locked(tcp, data, len);
     evq_mutex_unlock(&tcp->lock);
+    data_call_end(tcp);
     return rc;
 }
 
@@ -489,13 +565,17 @@ int evq_tcp_consume(evq_tcp *tcp, size_t n)
 {
     if (!tcp)
         return EVQ_EINVAL;
+    int rc = data_call_begin(tcp);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&tcp->lock);
-    int rc = check_io(tcp);
+    rc = check_io(tcp);
     if (rc == 0 && n > read_buffer_length(&tcp->read_buf))
         rc = EVQ_EINVAL; /* more than peek showed */
     if (rc == 0)
         consume(tcp, n);
     evq_mutex_unlock(&tcp->lock);
+    data_call_end(tcp);
     return rc;
 }
 
@@ -632,9 +712,13 @@ int evq_tcp_write(evq_tcp *tcp, const void *buf, size_t len, size_t *n)
         *n = 0;
     if (!tcp || (!buf && len > 0) || !n)
         return EVQ_EINVAL;
+    int rc = data_call_begin(tcp);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&tcp->lock);
-    int rc = write_locked(tcp, buf, len, n);
+    rc = write_locked(tcp, buf, len, n);
     evq_mutex_unlock(&tcp->lock);
+    data_call_end(tcp);
     return rc;
 }
 /* ANCHOR_END: write */
@@ -644,9 +728,11 @@ size_t evq_tcp_queued(const evq_tcp *tcp)
     if (!tcp)
         return 0;
     evq_tcp *locked = (evq_tcp *)tcp;
+    stream_hold(locked);
     evq_mutex_lock(&locked->lock);
     size_t queued = tcp->write_queue.queued;
     evq_mutex_unlock(&locked->lock);
+    stream_release(locked);
     return queued;
 }
 
@@ -654,8 +740,11 @@ int evq_tcp_shutdown(evq_tcp *tcp)
 {
     if (!tcp)
         return EVQ_EINVAL;
+    int rc = data_call_begin(tcp);
+    if (rc != 0)
+        return rc;
     evq_mutex_lock(&tcp->lock);
-    int rc = check_io(tcp);
+    rc = check_io(tcp);
     if (rc == 0 && tcp->write_status != 0)
         rc = tcp->write_status;
     if (rc == 0 && !tcp->shutdown_requested) { /* twice is harmless */
@@ -665,6 +754,7 @@ int evq_tcp_shutdown(evq_tcp *tcp)
             rc = stream_flush(tcp);
     }
     evq_mutex_unlock(&tcp->lock);
+    data_call_end(tcp);
     return rc;
 }
 
@@ -673,20 +763,23 @@ void evq_tcp_close(evq_tcp *tcp)
 {
     if (!tcp)
         return;
+    stream_hold(tcp); /* a close on another thread at the same moment finds it closed */
     evq_mutex_lock(&tcp->lock);
-    evq_poll *poll = tcp->poll;
-    poll_close_stream(tcp); /* lookup cancelled, out of the kernel, then the socket is closed */
-    evq_address_list_free(&tcp->addresses);
-    read_buffer_free(&tcp->read_buf);
-    write_queue_clear(&tcp->write_queue); /* unsent bytes are dropped, as evq.h says */
+    bool first = !tcp->closed;
+    if (first) {
+        poll_close_stream(tcp); /* out of the kernel and the key table, then the socket closed */
+        evq_address_list_free(&tcp->addresses);
+        read_buffer_free(&tcp->read_buf);
+        write_queue_clear(&tcp->write_queue); /* unsent bytes are dropped, as evq.h says */
+    }
     evq_mutex_unlock(&tcp->lock);
-    /* A waiter may still hold it - an event from a kernel wait that began
-     * before the close, a place on the ready list it took a moment ago: it
-     * finds the stream closed, and the memory goes when the last lets go. */
-    if (poll)
-        poll_forget_stream(poll, tcp);
-    else
-        stream_destroy(tcp);
+    /* A waiter may still hold it - an event whose key it looked up a moment
+     * ago, a place on the ready list - and another thread may be inside a
+     * call on it: each finds it closed, and the memory goes with the last
+     * reference. */
+    if (first)
+        stream_release(tcp); /* the caller's handle */
+    stream_release(tcp);
 }
 /* ANCHOR_END: tcp_close */
 
@@ -696,8 +789,10 @@ void evq_tcp_set_io_hook(evq_tcp *tcp, evq_io_hook hook, void *context)
 {
     if (!tcp)
         return;
+    stream_hold(tcp);
     evq_mutex_lock(&tcp->lock);
     tcp->io_hook = hook;
     tcp->io_hook_context = context;
     evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
 }

@@ -6,6 +6,7 @@
 #ifndef EVQ_STREAM_H
 #define EVQ_STREAM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,15 +51,25 @@ struct evq_tcp {
     evq_tcp *prev, *next;   /* in that queue's list of streams */
     bool listener;          /* made by evq_tcp_listen: accepts, never reads or writes */
     struct sys_stream *sys; /* the backend's own; the portable files never look inside */
+    /* Who may still touch the memory: the caller's handle (until
+     * evq_tcp_close), each call in progress, each waiter holding it from
+     * the key table or a queue structure. The last to let go frees it
+     * (stream_release). */
+    atomic_uint refs;
+    /* A data call (read, peek, consume, write, shutdown, accept) is in
+     * progress: a second one, from another thread, is EVQ_EBUSY. */
+    atomic_bool in_data_call;
     /* Every field below is the stream's lock's: its owner's calls and a
      * waiter working on it for a kernel event never overlap (poll.c says
      * which lock comes first). */
     evq_mutex lock;
 
-    /* Sockets this stream has had (a connect makes one per address): an
-     * edge carries the count's low bits, so that one of an abandoned
-     * socket, taken from the kernel before it was closed, is dropped. */
-    unsigned socket_count;
+    /* What the kernel hands back with the socket's events: the stream's
+     * slot in the queue's key table (key_table.h). A connect that moves on
+     * to a new socket takes a new generation, so that an edge of the
+     * abandoned socket, taken from the kernel before it was closed, is
+     * dropped. */
+    uint64_t key;
 
     /* The caller's side (poll.c). */
     bool registered;
@@ -79,13 +90,11 @@ struct evq_tcp {
     uint64_t accept_resume_at;
     evq_tcp *paused_next; /* the queue's lock's */
 
-    /* The queue's lock's: the ready list, and the stream's life after close. */
+    /* The queue's lock's: the ready list, the list of streams, and the end. */
     bool on_ready_list;
     evq_tcp *ready_prev, *ready_next;
-    unsigned pins;       /* waiters holding it from a queue structure right now */
-    bool closed;         /* evq_tcp_close ran: waiters drop what they hold of it */
-    uint64_t closed_at;  /* the queue's kernel-wait count when it was closed */
-    evq_tcp *grave_next; /* closed, waiting for no waiter to hold it any more */
+    bool listed; /* in the queue's list of streams (evq_poll_close takes it off) */
+    bool closed; /* evq_tcp_close ran: waiters drop what they hold of it */
     /* ANCHOR_END: stream_state */
 
     /* Buffers and limits (stream.c, buffer.h). */
@@ -125,17 +134,24 @@ struct evq_tcp {
 
 /* ---- poll.c, for stream.c and connect.c ---- */
 bool poll_is_closed(evq_poll *poll);
-/* A new stream joins the queue: sys_stream_open (its socket, if any, into
- * the kernel, once), then the queue's list of streams. On failure the
- * socket is the caller's to close. */
+/* Inside the queue without a stream's lock (making a stream): EVQ_ECLOSED,
+ * or counted until poll_leave, and evq_poll_close waits. */
+int poll_enter(evq_poll *poll);
+void poll_leave(evq_poll *poll);
+/* A new stream joins the queue (the caller has entered it): a key, the
+ * queue's list of streams - EVQ_ECLOSED if the queue was shut down
+ * meanwhile - and sys_stream_open (its socket, if any, into the kernel,
+ * once). On failure the socket is the caller's to close. */
 int poll_add_stream(evq_poll *poll, evq_tcp *tcp);
-/* evq_tcp_close, under the stream's lock: out of the queue's structures
- * and of the kernel, the socket closed (sys_stream_close), the stream
- * marked closed. Also for a stream whose queue is already closed. */
+/* evq_tcp_close, under the stream's lock: out of the kernel, the socket
+ * closed (sys_stream_close), out of the key table and the queue's
+ * structures, the stream marked closed. Also for a stream whose queue is
+ * already closed. */
 void poll_close_stream(evq_tcp *tcp);
-/* After the stream's lock is released: free it now, or once no waiter can
- * still hold it (poll.c, "graves"). */
-void poll_forget_stream(evq_poll *poll, evq_tcp *tcp);
+/* connect.c, under the stream's lock, before each new socket: a new
+ * generation in the key table (key_table_rekey), so that the old socket's
+ * events are dropped. */
+void poll_rekey_stream(evq_tcp *tcp);
 /* The stream's state changed (under its lock): if the queue has something
  * to do for it that no kernel edge will announce, it goes on the ready
  * list; if the caller waits to read, a completion backend starts watching. */
@@ -188,8 +204,10 @@ void stream_write_failed(evq_tcp *tcp, int error);
  * empty then (the short-read rule of fill_from_socket); otherwise it may
  * hold more, and the queue's turn reads it. */
 void stream_receive_completed(evq_tcp *tcp, int status, bool emptied);
-/* Free what is left of a closed stream: its lock and its memory (poll.c
- * calls it when no waiter can hold the stream any more). */
-void stream_destroy(evq_tcp *tcp);
+/* References (tcp->refs): a waiter that found the stream in the key table
+ * or a queue structure holds it; every call holds it while it runs. The
+ * last release frees the stream - its lock and its memory. */
+void stream_hold(evq_tcp *tcp);
+void stream_release(evq_tcp *tcp);
 
 #endif

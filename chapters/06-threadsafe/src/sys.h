@@ -59,46 +59,20 @@ struct sys_stream; /* the backend's state for one stream: each poll_<os>.c */
 #define SYS_DONE (1u << 9)
 
 /* ANCHOR: sys_event */
-/* What one kernel wait says about one stream: the edges (EVQ_READABLE,
+/* What one kernel wait says about one stream: the stream's key (as the
+ * backend gave it to the kernel: key_table.h), the edges (EVQ_READABLE,
  * EVQ_WRITABLE, EVQ_HUP, EVQ_ERR, SYS_END), and the connection's error when
  * the kernel says it with the event (0 if not). A completion backend also
  * says which of the stream's operations finished, and with how many bytes:
  * sys_event_take applies it to the stream. */
 struct sys_event {
-    evq_tcp *tcp;
+    uint64_t key;
     uint32_t edges;
     int error;
-    uintptr_t tag;   /* a readiness backend's sys_tag() */
     void *operation; /* a completion backend's */
     size_t bytes;
 };
 /* ANCHOR_END: sys_event */
-
-/* ANCHOR: tag */
-/* What a readiness backend gives the kernel to hand back with an edge
- * (epoll's data, kqueue's udata): the stream's address with the low bits
- * of its socket_count in the bits alignment leaves free, so that an edge
- * of a socket the stream has since given up (a connect that moved on to
- * the next address) is known for what it is. */
-#define SYS_TAG_MASK ((uintptr_t)3)
-_Static_assert(_Alignof(evq_tcp) > SYS_TAG_MASK, "a stream's address leaves two bits free");
-
-static inline uintptr_t sys_tag(const evq_tcp *tcp)
-{
-    return (uintptr_t)tcp | (tcp->socket_count & SYS_TAG_MASK);
-}
-
-static inline evq_tcp *sys_tagged_stream(uintptr_t tag)
-{
-    return (evq_tcp *)(tag & ~SYS_TAG_MASK);
-}
-
-/* Under the stream's lock: whether the edge is about the socket it has now. */
-static inline bool sys_tag_current(const evq_tcp *tcp, uintptr_t tag)
-{
-    return (tag & SYS_TAG_MASK) == (tcp->socket_count & SYS_TAG_MASK);
-}
-/* ANCHOR_END: tag */
 
 /* ANCHOR: interface */
 /* ---- the queue: poll_<os>.c ---- */
@@ -111,19 +85,23 @@ void sys_poll_close(struct sys_poll *sys);
  * a stream is touched here. EVQ_EINTR when interrupted: poll.c retries. */
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken);
-/* Under the stream's lock, for every event sys_poll_wait returned, closed
- * stream or not: what the event did to the stream (IOCP: the completion's
- * bytes land in its buffers, and the kernel's hold on that operation ends).
- * Returns the edges. */
-uint32_t sys_event_take(struct sys_poll *sys, struct sys_event *event);
+/* Under the stream's lock, for every event whose key found its stream,
+ * closed since or not: what the event did to the stream (IOCP: the
+ * completion's bytes land in its buffers, and the kernel's hold on that
+ * operation ends). Returns the edges. */
+uint32_t sys_event_take(struct sys_poll *sys, evq_tcp *tcp, struct sys_event *event);
+/* An event whose key is stale (its stream closed, or gave up that socket):
+ * nothing to tell, but a completion backend takes its operation back. Any
+ * thread, no stream lock. */
+void sys_event_drop(struct sys_poll *sys, struct sys_event *event);
 int sys_poll_wake(struct sys_poll *sys);
 size_t sys_poll_retired(const struct sys_poll *sys);
 /* Registration system calls made so far: epoll_ctl, kevent() with
  * changes, CreateIoCompletionPort for a socket (evq_testing.h). */
 uint64_t sys_poll_control_calls(const struct sys_poll *sys);
 
-/* A stream joins this queue: the backend makes its state, and a stream
- * that has a socket goes into the kernel - once, both directions,
+/* A stream joins this queue (it has its key): the backend makes its
+ * state, and a stream that has a socket goes into the kernel - once, both directions,
  * edge-triggered (IOCP: the socket is tied to the port for good). A
  * connecting stream has no socket yet: sys_connect_start adds each one. */
 int sys_stream_open(struct sys_poll *sys, evq_tcp *tcp);
