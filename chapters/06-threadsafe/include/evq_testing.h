@@ -41,6 +41,17 @@ void evq_poll_set_dispatch_hook(evq_poll *poll, evq_poll_hook hook, void *contex
 void evq_poll_set_add_hook(evq_poll *poll, evq_poll_hook hook, void *context);
 /* ANCHOR_END: poll_hooks */
 
+/* The key the kernel carries for the stream's events now: its slot in the
+ * queue's key table in the low 32 bits, the slot's generation in the high
+ * 32 (UINT64_MAX for NULL). A test sees a slot reused with it. */
+uint64_t evq_tcp_get_key(const evq_tcp *stream);
+
+/* The references the stream has now: the caller's handle (until
+ * evq_tcp_close), one per call in progress on it - a call blocked on the
+ * stream's lock included - and one per waiter holding it. A test waits for
+ * a thread to be inside a call with it. */
+unsigned evq_tcp_get_references(const evq_tcp *stream);
+
 /* Read time from `clock` instead of the monotonic clock (an evq_fake_clock
  * moved by the hook). Call before any wait, and before any deadline is set
  * or any name looked up: deadlines and the resolver's cache use it too. */

@@ -1222,6 +1222,24 @@ void evq_poll_set_add_hook(evq_poll *poll, evq_poll_hook hook, void *context)
     poll->add_hook_context = context;
 }
 
+uint64_t evq_tcp_get_key(const evq_tcp *stream)
+{
+    if (!stream)
+        return KEY_NONE;
+    evq_tcp *tcp = (evq_tcp *)stream;
+    stream_hold(tcp);
+    evq_mutex_lock(&tcp->lock);
+    uint64_t key = tcp->key;
+    evq_mutex_unlock(&tcp->lock);
+    stream_release(tcp);
+    return key;
+}
+
+unsigned evq_tcp_get_references(const evq_tcp *stream)
+{
+    return stream ? atomic_load(&((evq_tcp *)stream)->refs) : 0;
+}
+
 void evq_poll_set_clock(evq_poll *poll, evq_clock clock)
 {
     if (poll && clock.now_ns)
