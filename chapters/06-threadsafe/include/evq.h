@@ -1,9 +1,10 @@
-/* evq.h - chapter 5: a one-shot event queue on epoll, kqueue or IOCP, with
+/* evq.h - chapter 6: a one-shot event queue on epoll, kqueue or IOCP, with
  * buffered streams, a listener, and nothing that blocks: names are resolved
  * on a thread pool, connects are non-blocking, and every stream may have a
  * deadline. The kernel is edge-triggered underneath: a socket is registered
- * once, arming is the library's own bookkeeping (no system call), and
- * several threads may wait on one queue.
+ * once, arming is the library's own bookkeeping (no system call), several
+ * threads may wait on one queue, and any thread may register, re-arm and
+ * close streams while they do.
  *
  * One API, three kernel interfaces behind it (chosen at build time: the
  * library is ch06_epoll, ch06_kqueue or ch06_iocp). The shape is mio's:
@@ -70,24 +71,34 @@
  *   once. Each event is handed to exactly one of them, and the stream it
  *   names then belongs to that thread - its owner - until the owner arms it
  *   again (evq_reregister) or closes it: no other thread is told of it
- *   meanwhile. The owner may read, write, set its deadline, re-arm,
- *   deregister or close it while other threads wait. A stream is otherwise
- *   used by the thread that made or accepted it, until it is first armed.
- *   Calls on an armed stream from another thread (re-arming someone
- *   else's, closing it) are chapter 6's. A program with one waiting thread
- *   is chapter 4's: that thread may call anything on any of its streams.
- *   evq_poll_wake() ends at least one wait, evq_poll_shutdown() every wait;
- *   both, and evq_poll_close(), may be called from any thread. The queue
- *   starts threads of its own, the resolver's, on the first lookup that
- *   needs one; the resolve function runs on them.
+ *   meanwhile. While they wait, ANY thread may:
+ *     - make streams: evq_tcp_connect, evq_tcp_listen, evq_tcp_accept;
+ *     - register, re-arm, deregister any stream, set its deadline, and
+ *       close it - at any time, whoever owns it. A close that races with a
+ *       call in progress on another thread lets that call finish: it
+ *       completes, or returns EVQ_ECLOSED, and the stream's memory lasts
+ *       until it has left. An event the kernel gave a waiter before the
+ *       close is dropped, never told (the kernel is handed a key, not the
+ *       stream's address: see key_table.h);
+ *     - wake, shut down or close the queue (below).
+ *   The data calls on one stream - read, peek, consume, write, shutdown,
+ *   and accept on a listener - are made by one thread at a time (the
+ *   owner): a second thread's data call while one is in progress returns
+ *   EVQ_EBUSY at once. A peek's pointer is its caller's until that
+ *   caller's next call on the stream; a close from another thread ends it.
+ *   What no library of handles can make safe: a call that STARTS after
+ *   evq_tcp_close (or evq_poll_close) has returned uses freed memory, as
+ *   read() after close() uses a descriptor that may be another file's by
+ *   then. Close a stream when no thread will start a call on it any more.
+ *   The queue starts threads of its own, the resolver's, on the first
+ *   lookup that needs one; the resolve function runs on them.
  * - Misuse returns a code, never undefined behaviour: EVQ_EINVAL (NULL,
  *   capacity 0, an interest other than READABLE/WRITABLE, a stream of
  *   another queue), EVQ_EEXIST (registered twice), EVQ_ENOENT (re-register
  *   or deregister a stream that is not registered), EVQ_ECLOSED (a queue
- *   that was shut down, or a stream whose queue was closed).
- *
- * What this chapter does NOT do yet, on purpose: registering, re-arming or
- * closing a stream from a thread that does not own it (chapter 6).
+ *   that was shut down, a stream whose queue was closed, or a stream closed
+ *   on another thread while the call waited for it), EVQ_EBUSY (a data
+ *   call while another thread is in one on the same stream).
  */
 #ifndef EVQ_H
 #define EVQ_H
@@ -227,10 +238,12 @@ int evq_poll_wake(evq_poll *poll);
 int evq_poll_shutdown(evq_poll *poll);
 
 /* Shut the queue down, wait for every thread blocked in evq_poll_wait to
- * leave it, wait for the resolver's threads to finish the lookups they are in
- * (a lookup cannot be interrupted), then free everything. Safe while another thread is blocked in
- * evq_poll_wait; not while another thread may still *start* a call on this
- * queue (stop those threads first: evq_poll_shutdown, then join them).
+ * leave it and for every call inside it to finish (a call that makes a
+ * stream, or registers one, on another thread at that moment returns
+ * EVQ_ECLOSED), wait for the resolver's threads to finish the lookups they
+ * are in (a lookup cannot be interrupted), then free everything. Not while
+ * another thread may still *start* a call on this queue after it returns
+ * (stop those threads first: evq_poll_shutdown, then join them).
  * Streams made on this queue stay valid: their I/O is cancelled, reads and
  * writes return EVQ_ECLOSED, and evq_tcp_close() frees them. NULL is
  * ignored. */
@@ -398,9 +411,12 @@ int evq_tcp_shutdown(evq_tcp *stream);
 
 /* Deregister if needed, close the socket and free the stream; queued bytes
  * not yet sent are dropped (shut down and wait for the queue to empty
- * first to deliver them). On IOCP an operation still in flight is
- * cancelled, and the queue frees its buffers once the kernel has given
- * them back. NULL is ignored. */
+ * first to deliver them). Any thread, at any time: calls in progress on
+ * other threads finish first, or return EVQ_ECLOSED, and the memory goes
+ * when the last has left; an event a waiter already took for it is
+ * dropped. On IOCP an operation still in flight is cancelled, and the
+ * queue frees its buffers once the kernel has given them back, on
+ * whichever thread dequeues the last completion. NULL is ignored. */
 void evq_tcp_close(evq_tcp *stream);
 
 #endif
