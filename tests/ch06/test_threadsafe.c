@@ -605,7 +605,7 @@ EVQ_TEST(register_close_storm_while_two_threads_wait)
     /* 4 x 10^5 cycles on a plain build; fewer where every access is checked
      * (sanitizers), and under Wine, where each socket call is a round trip
      * to wineserver. */
-    s.cycles = CH06_SANITIZED ? 20000 : completion_backend() ? 10000 : 100000;
+    s.cycles = CH06_SANITIZED ? 20000 : 100000;
     s.incarnations = s.cycles / CLOSE_EVERY + 2;
     evq_socket listener;
     REQUIRE_OK(evq_net_listen_loopback(0, 64, &listener, &s.port));

@@ -262,7 +262,8 @@ static void pinger_run(void *arg)
     }
 }
 
-static int latency(enum guard guard, int registrars, double seconds, double *median, double *p99)
+static int latency(enum guard guard, int registrars, double seconds, double *median, double *p99,
+                   size_t *samples)
 {
     struct shared s;
     struct latency *l = calloc(1, sizeof *l);
@@ -289,6 +290,7 @@ static int latency(enum guard guard, int registrars, double seconds, double *med
     evq_thread_join(&pinger);
     evq_thread_join(&waiter);
     size_t count = l->count;
+    *samples = count;
     if (count > 0) {
         *median = bench_median(l->samples, count); /* sorted now */
         *p99 = l->samples[(size_t)((double)(count - 1) * 0.99)];
@@ -341,18 +343,21 @@ int main(int argc, char **argv)
     printf("\n(in brackets: against the mutex, same thread count, same run)\n\n");
 
     printf("## A waiter's wake-up latency, µs (eventfd written every 1 ms; the waiter looks "
-           "its key up under the guard), median and p99 of %.1f s\n\n",
+           "its key up under the guard): median / p99 (wake-ups measured in %.1f s)\n\n",
            seconds * (double)runs);
     printf("| guard | no registrations | 4 threads registering |\n|---|---|---|\n");
     for (int g = 0; g < GUARDS; g++) {
         double quiet_median = 0, quiet_p99 = 0, storm_median = 0, storm_p99 = 0;
-        if (latency((enum guard)g, 0, seconds * (double)runs, &quiet_median, &quiet_p99) != 0 ||
-            latency((enum guard)g, 4, seconds * (double)runs, &storm_median, &storm_p99) != 0) {
+        size_t quiet_n = 0, storm_n = 0;
+        if (latency((enum guard)g, 0, seconds * (double)runs, &quiet_median, &quiet_p99,
+                    &quiet_n) != 0 ||
+            latency((enum guard)g, 4, seconds * (double)runs, &storm_median, &storm_p99,
+                    &storm_n) != 0) {
             fprintf(stderr, "%s: the latency run failed\n", guard_names[g]);
             return 1;
         }
-        printf("| %s | %.0f / %.0f | %.0f / %.0f |\n", guard_names[g], quiet_median, quiet_p99,
-               storm_median, storm_p99);
+        printf("| %s | %.0f / %.0f (%zu) | %.0f / %.0f (%zu) |\n", guard_names[g], quiet_median,
+               quiet_p99, quiet_n, storm_median, storm_p99, storm_n);
     }
     return 0;
 }
