@@ -1237,7 +1237,10 @@ uint64_t evq_tcp_get_key(const evq_tcp *stream)
 
 unsigned evq_tcp_get_references(const evq_tcp *stream)
 {
-    return stream ? atomic_load(&((evq_tcp *)stream)->refs) : 0;
+    if (!stream)
+        return 0;
+    unsigned refs = atomic_load(&((evq_tcp *)stream)->refs);
+    return refs % STREAM_DATA_CALL + refs / STREAM_DATA_CALL; /* a data call counts one */
 }
 
 void evq_poll_set_clock(evq_poll *poll, evq_clock clock)

@@ -42,30 +42,39 @@ void stream_hold(evq_tcp *tcp)
     atomic_fetch_add_explicit(&tcp->refs, 1, memory_order_relaxed);
 }
 
+static void stream_free(evq_tcp *tcp)
+{
+    evq_mutex_destroy(&tcp->lock);
+    free(tcp);
+}
+
 void stream_release(evq_tcp *tcp)
 {
     /* acq_rel: whatever the others did to the stream happens before the
      * free, on whichever thread lets go last. */
-    if (atomic_fetch_sub_explicit(&tcp->refs, 1, memory_order_acq_rel) == 1) {
-        evq_mutex_destroy(&tcp->lock);
-        free(tcp);
-    }
+    if (atomic_fetch_sub_explicit(&tcp->refs, 1, memory_order_acq_rel) == 1)
+        stream_free(tcp);
 }
 
+/* A data call is a reference of its own weight (STREAM_DATA_CALL) in the
+ * same counter: one atomic add both keeps the memory and says whether
+ * another data call is in progress - no second atomic on the path every
+ * read and write takes. */
 static int data_call_begin(evq_tcp *tcp)
 {
-    stream_hold(tcp);
-    if (atomic_exchange(&tcp->in_data_call, true)) {
-        stream_release(tcp);
-        return EVQ_EBUSY; /* another thread is inside a data call on this stream */
+    unsigned before = atomic_fetch_add_explicit(&tcp->refs, STREAM_DATA_CALL, memory_order_acquire);
+    if (before >= STREAM_DATA_CALL) { /* another thread is inside a data call on this stream */
+        atomic_fetch_sub_explicit(&tcp->refs, STREAM_DATA_CALL, memory_order_relaxed);
+        return EVQ_EBUSY; /* that call and the caller's handle still hold it: never the last */
     }
     return 0;
 }
 
 static void data_call_end(evq_tcp *tcp)
 {
-    atomic_store(&tcp->in_data_call, false);
-    stream_release(tcp);
+    if (atomic_fetch_sub_explicit(&tcp->refs, STREAM_DATA_CALL, memory_order_acq_rel) ==
+        STREAM_DATA_CALL)
+        stream_free(tcp);
 }
 /* ANCHOR_END: calls */
 
@@ -140,7 +149,6 @@ static evq_tcp *stream_new(void)
         return NULL;
     }
     atomic_init(&tcp->refs, 1); /* the caller's handle, until evq_tcp_close */
-    atomic_init(&tcp->in_data_call, false);
     tcp->socket = EVQ_INVALID_SOCKET;
     tcp->deadline_slot = DEADLINE_NONE;
     evq_tcp_get_default_limits(&tcp->limits);

@@ -23,6 +23,9 @@
 #define STREAM_WRITE_HIGH   (1024 * 1024)
 #define STREAM_WRITE_LOW    (256 * 1024)
 #define STREAM_TURN_BUDGET  (64 * 1024)
+/* What a data call in progress weighs in a stream's references (refs):
+ * more than all the others can ever add up to. */
+#define STREAM_DATA_CALL (1u << 24)
 /* Connections one turn of a listener accepts at most: past it, accept says
  * EVQ_EWOULDBLOCK and the listener stays ready for its next turn, so a
  * flood of connections does not keep the loop from its other streams. */
@@ -53,12 +56,11 @@ struct evq_tcp {
     struct sys_stream *sys; /* the backend's own; the portable files never look inside */
     /* Who may still touch the memory: the caller's handle (until
      * evq_tcp_close), each call in progress, each waiter holding it from
-     * the key table or a queue structure. The last to let go frees it
-     * (stream_release). */
+     * the key table or a queue structure - one each - and a data call in
+     * progress (read, peek, consume, write, shutdown, accept), which
+     * counts STREAM_DATA_CALL: a second one, from another thread, sees it
+     * and is EVQ_EBUSY. The last to let go frees it (stream_release). */
     atomic_uint refs;
-    /* A data call (read, peek, consume, write, shutdown, accept) is in
-     * progress: a second one, from another thread, is EVQ_EBUSY. */
-    atomic_bool in_data_call;
     /* Every field below is the stream's lock's: its owner's calls and a
      * waiter working on it for a kernel event never overlap (poll.c says
      * which lock comes first). */
