@@ -162,6 +162,7 @@ EVQ_TEST(an_event_for_a_closed_stream_is_dropped_when_its_slot_is_reused)
     bool held = gate_wait_held(&gate); /* A's event is in the waiter's hands */
     CHECK(held);
 
+    /* ANCHOR: stale_core */
     evq_tcp_close(a); /* on this thread, which does not own A */
     if (completion_backend())
         CHECK_UINT(evq_poll_retired_streams(poll), ==, 1); /* the completion is not back */
@@ -177,6 +178,7 @@ EVQ_TEST(an_event_for_a_closed_stream_is_dropped_when_its_slot_is_reused)
     evq_thread_join(&thread);
     CHECK_OK(w.rc);
     CHECK_UINT(w.n, ==, 0); /* nothing for A, and nothing for B */
+    /* ANCHOR_END: stale_core */
     for (size_t i = 0; i < w.n; i++)
         evq_test_note("stale event: token %llu ready %#x", (unsigned long long)w.events[i].token,
                       (unsigned)w.events[i].ready);

@@ -460,7 +460,6 @@ static void remember_edges(evq_tcp *tcp, uint32_t edges, int error)
 }
 /* ANCHOR_END: remember */
 
-/* ANCHOR: deliver */
 /* The kernel's events, one stream at a time under its lock. Each event
  * names a key, which the table turns into the stream, held - or into
  * nothing, if the stream closed (on any thread) after the kernel handed
@@ -470,6 +469,7 @@ static void remember_edges(evq_tcp *tcp, uint32_t edges, int error)
  * other stream gets its turn, whoever owns it: a stream its owner holds
  * has its edges remembered and its write queue flushed, and is told
  * nothing until it is armed again. */
+/* ANCHOR: deliver */
 static size_t deliver(evq_poll *poll, struct sys_event *kernel, size_t got, evq_event *events)
 {
     if (got > 0 && poll->dispatch_hook)
@@ -941,6 +941,7 @@ void evq_poll_close(evq_poll *poll)
     while (poll->waiters || poll->callers > 0)
         evq_cond_wait(&poll->waiter_left, &poll->lock);
     evq_mutex_unlock(&poll->lock);
+    /* ANCHOR_END: close */
 
     /* The streams belong to the caller, who closes them later - maybe now,
      * on another thread: each is taken off the list and held under the
@@ -984,7 +985,6 @@ void evq_poll_close(evq_poll *poll)
     evq_mutex_destroy(&poll->lock);
     free(poll);
 }
-/* ANCHOR_END: close */
 
 /* ---- the queue's streams ---- */
 

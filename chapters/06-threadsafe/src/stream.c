@@ -56,6 +56,9 @@ void stream_release(evq_tcp *tcp)
         stream_free(tcp);
 }
 
+/* ANCHOR_END: calls */
+
+/* ANCHOR: data_call */
 /* A data call is a reference of its own weight (STREAM_DATA_CALL) in the
  * same counter: one atomic add both keeps the memory and says whether
  * another data call is in progress - no second atomic on the path every
@@ -76,7 +79,7 @@ static void data_call_end(evq_tcp *tcp)
         STREAM_DATA_CALL)
         stream_free(tcp);
 }
-/* ANCHOR_END: calls */
+/* ANCHOR_END: data_call */
 
 /* ---- limits and counters ---- */
 
