@@ -19,6 +19,7 @@
  */
 #include "uring_backend.h"
 #include "uring_ops.h"
+#include "uring_testing.h"
 
 #include "evq_clock.h"
 #include "evq_log.h"
@@ -67,7 +68,9 @@ struct sys_poll {
      * anything still in the CQ. */
     struct uring_completion *deferred;
     size_t deferred_head, deferred_count, deferred_capacity;
-    bool closing; /* sys_poll_close is reaping: completions are dropped */
+    bool closing;         /* sys_poll_close is reaping: completions are dropped */
+    bool provided_always; /* the test switch EVQ_URING_PROVIDED_BUFFERS (uring_testing.h) */
+    struct uring_counters counters;           /* for evq_uring_get_queue_stats */
     struct sys_stream *batch[SYS_MAX_EVENTS]; /* the streams the wait being collected touched */
 };
 
@@ -221,6 +224,8 @@ int sys_poll_open(struct sys_poll **out)
     if (rc != 0) /* EVQ_ENOTSUP, EVQ_EACCES: the layer says why */
         EVQ_DEBUG("uring: %s", sys->ring.reason);
     sys->ring.eintr_returns = true; /* poll.c retries, with the time that is left */
+    const char *provided = getenv("EVQ_URING_PROVIDED_BUFFERS");
+    sys->provided_always = provided && *provided && *provided != '0';
     if (rc == 0 && (rc = evq_uring_waker_open(&sys->waker)) == 0)
         rc = arm_waker(sys);
     if (rc != 0) {
@@ -374,6 +379,10 @@ static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
             ready |= EVQ_READABLE | EVQ_ERR;
     } else if (armed & EVQ_READABLE) {
         ready |= stream_read_readiness(tcp); /* bytes not yet seen, or the end */
+        /* Bytes (or the end) waiting in provided buffers the read buffer had
+         * no room for: a read takes them (sys_socket_receive). */
+        if (stream->parked_head != URING_NO_BUFFER || stream->receive_end != 0)
+            ready |= EVQ_READABLE;
     }
     /* The kernel's WRITABLE: no send in flight, so a flush can hand it more
      * (and no connect: its completion is the connect's WRITABLE). */
@@ -393,11 +402,7 @@ static uint32_t readiness(const struct sys_stream *stream, unsigned armed)
  * READABLE makes sure a receive (or on a listener, an ACCEPT) is in the
  * ring - an operation must be there before the kernel can say anything.
  * Arming for something that holds already queues a check, whose completion
- * makes the next wait report the stream, in turn with everything else: a
- * NOP on a listener; on a connection, a POLL_ADD for POLLOUT, which
- * completes at once on a writable socket as a NOP would, and also says
- * POLLERR or POLLHUP if the connection has died - news that a stream armed
- * for WRITABLE only, with nothing in flight, would otherwise never get.
+ * makes the next wait report the stream, in turn with everything else.
  * Nothing here makes a system call: the SQEs go with the next wait. */
 int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 {
@@ -409,18 +414,35 @@ int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
         else
             uring_start_receive(stream);
     }
-    unsigned at_once = interests & (tcp->listener ? EVQ_READABLE | EVQ_WRITABLE : EVQ_WRITABLE);
-    if (readiness(stream, at_once) != 0 && !stream->check.in_flight) {
-        struct io_uring_sqe *sqe;
-        int rc = uring_sqe(sys, &sqe);
-        if (rc != 0)
-            return rc;
-        if (tcp->listener || tcp->socket == EVQ_INVALID_SOCKET)
-            evq_uring_prep_nop(sqe, uring_tag(stream, URING_CHECK));
-        else
-            evq_uring_prep_poll_add(sqe, tcp->socket, POLLOUT, uring_tag(stream, URING_CHECK));
-        uring_started(stream, &stream->check);
+    /* Readable at once: a listener holding a connection, or bytes parked in
+     * provided buffers. (Bytes in the read buffer need no check: poll.c's
+     * ready list reports those on every backend.) */
+    bool readable =
+        tcp->listener || stream->parked_head != URING_NO_BUFFER || stream->receive_end != 0;
+    unsigned at_once = interests & (readable ? EVQ_READABLE | EVQ_WRITABLE : EVQ_WRITABLE);
+    if (readiness(stream, at_once) == 0)
+        return 0;
+    if (stream->check.in_flight) {
+        /* A POLL_ADD still waiting for room: its cancel completes it now. */
+        if (stream->check_polls)
+            uring_cancel(stream, URING_CHECK);
+        return 0;
     }
+    struct io_uring_sqe *sqe;
+    int rc = uring_sqe(sys, &sqe);
+    if (rc != 0)
+        return rc;
+    /* WRITABLE alone, on a connection: a POLL_ADD for POLLOUT, which
+     * completes at once on a socket with room, as a NOP would, and also
+     * says POLLERR or POLLHUP if the connection has died - news that a
+     * stream armed for WRITABLE only, with nothing in flight, would
+     * otherwise never get. Anything else: a NOP. */
+    stream->check_polls = !readable && tcp->socket != EVQ_INVALID_SOCKET;
+    if (stream->check_polls)
+        evq_uring_prep_poll_add(sqe, tcp->socket, POLLOUT, uring_tag(stream, URING_CHECK));
+    else
+        evq_uring_prep_nop(sqe, uring_tag(stream, URING_CHECK));
+    uring_started(stream, &stream->check);
     return 0;
 }
 /* ANCHOR_END: arm */
@@ -543,6 +565,15 @@ bool uring_reap_now(struct sys_stream *stream, enum uring_op_kind kind, int32_t 
 }
 /* ANCHOR_END: reap_now */
 
+/* Whether a completion touches no stream beyond those the wait already
+ * reports: a stream's later completions (a multishot receive's next
+ * chunks) are taken with its first, so that its event finds them all. */
+static bool batched(const struct sys_poll *sys, const struct io_uring_cqe *cqe)
+{
+    const struct sys_stream *stream = stream_of(sys, cqe->user_data);
+    return stream && stream->in_batch;
+}
+
 /* ANCHOR: wait */
 int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacity, int timeout_ms,
                   size_t *n, bool *woken)
@@ -562,7 +593,7 @@ int sys_poll_wait(struct sys_poll *sys, struct sys_event *events, size_t capacit
     while (touched < room && undefer(sys, &early))
         dispatch(sys, &early, &touched, woken);
     struct io_uring_cqe *cqe;
-    while (touched < room && evq_uring_peek(&sys->ring, &cqe) == 0) {
+    while (evq_uring_peek(&sys->ring, &cqe) == 0 && (touched < room || batched(sys, cqe))) {
         dispatch(sys, cqe, &touched, woken);
         evq_uring_advance(&sys->ring, 1); /* the slot is the kernel's again */
     }
@@ -646,3 +677,48 @@ void sys_poll_close(struct sys_poll *sys)
     free(sys);
 }
 /* ANCHOR_END: drain */
+
+/* ---- what the tests and benchmarks see (uring_testing.h) ---- */
+
+struct uring_counters *uring_counters(struct sys_poll *sys)
+{
+    return &sys->counters;
+}
+
+bool uring_provided_always(const struct sys_poll *sys)
+{
+    return sys->provided_always;
+}
+
+void evq_uring_get_queue_stats(evq_poll *poll, evq_uring_queue_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    struct sys_poll *sys = poll ? poll_sys(poll) : NULL;
+    if (!sys)
+        return;
+    out->setup_flags = sys->ring.setup_flags;
+    out->enter_calls = sys->ring.enter_calls;
+    out->in_flight = sys->ring.in_flight;
+    out->buffers = sys->buffers.count;
+    out->buffers_free = sys->buffers.available;
+    out->dry = sys->counters.dry;
+    out->short_sends = sys->counters.short_sends;
+    out->inline_sends = sys->counters.inline_sends;
+}
+
+void evq_uring_get_stream_stats(const evq_tcp *tcp, evq_uring_stream_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct sys_stream *stream = tcp ? tcp->sys : NULL;
+    if (!stream)
+        return;
+    if (stream->receive.in_flight)
+        out->receive = stream->receive_form == RECEIVE_INTO_BUFFER ? EVQ_URING_RECEIVE_INTO_BUFFER
+                       : stream->receive_form == RECEIVE_POLL      ? EVQ_URING_RECEIVE_POLL
+                                                                   : EVQ_URING_RECEIVE_PROVIDED;
+    out->in_flight = stream->in_flight;
+    const struct uring_parked *parked = stream->poll->parked;
+    for (uint16_t id = stream->parked_head; id != URING_NO_BUFFER; id = parked[id].next)
+        out->parked += parked[id].end - parked[id].start;
+    out->accepted_ahead = stream->accepted_count;
+}

@@ -244,6 +244,11 @@ static int before_receive(evq_tcp *tcp, size_t *len)
 void uring_start_receive(struct sys_stream *stream)
 {
     evq_tcp *tcp = stream->tcp;
+    bool provided = tcp->limits.zero_byte_receive || uring_provided_always(stream->poll);
+    /* Waiting on provided buffers, an idle stream holds no buffer: an empty
+     * one is given back (it is never the kernel's on that path). */
+    if (provided && !(stream->receive.in_flight && stream->receive.lent > 0))
+        read_buffer_release(&tcp->read_buf);
     if (stream->receive.in_flight || tcp->socket == EVQ_INVALID_SOCKET ||
         tcp->connect_phase != CONNECT_DONE || stream->parked_head != URING_NO_BUFFER ||
         stream_read_readiness(tcp) != 0)
@@ -253,8 +258,7 @@ void uring_start_receive(struct sys_stream *stream)
     char *space = NULL;
     size_t len = 0;
     int rc = 0;
-    if (tcp->limits.zero_byte_receive) {
-        read_buffer_release(&tcp->read_buf); /* if empty: an idle stream holds no buffer */
+    if (provided) {
         buffers = uring_buffers(stream->poll);
         if (buffers && buffers->available > 0) {
             form = RECEIVE_PROVIDED;
@@ -367,6 +371,8 @@ static void provided_completed(struct sys_stream *stream, const struct io_uring_
      * start). Nothing of the kernel's is in flight any more, so the fill
      * takes it with recv() now; the next arming waits with provided
      * buffers again, or with POLL_ADD while the ring is still dry. */
+    if (cqe->res == -ENOBUFS)
+        uring_counters(stream->poll)->dry++;
     int status = cqe->res == -ENOBUFS ? 0 : cqe->res == 0 ? EVQ_EOF : evq_uring_error(cqe->res);
     if (stream->parked_head != URING_NO_BUFFER) {
         if (status != 0)
@@ -490,7 +496,10 @@ int sys_socket_send(evq_tcp *tcp, struct write_segment *segments, size_t count, 
     if (!uring_reap_now(stream, URING_SEND, &res))
         return 0; /* in flight */
     stream->send.lent = 0;
+    uring_counters(stream->poll)->inline_sends++;
     if (res >= 0) {
+        if ((size_t)res < lent)
+            uring_counters(stream->poll)->short_sends++;
         *sent = (size_t)res < lent ? (size_t)res : lent; /* short: the rest stays queued */
         return 0;
     }
@@ -510,6 +519,8 @@ static void send_completed(struct sys_stream *stream, const struct io_uring_cqe 
      * of what was asked (the socket filled up) leaves the rest at the
      * front, for the next SENDMSG. The wait then reports WRITABLE (no send
      * in flight): poll.c flushes the rest, and the FIN after it. */
+    if (cqe->res >= 0 && (size_t)cqe->res < lent)
+        uring_counters(stream->poll)->short_sends++;
     if (cqe->res > 0)
         write_queue_pop(&tcp->write_queue, (size_t)cqe->res < lent ? (size_t)cqe->res : lent);
     else if (cqe->res < 0 && cqe->res != -ECANCELED && cqe->res != -EAGAIN &&

@@ -108,7 +108,9 @@ struct sys_stream {
     /* The connect: its address (read when submitted) and outcome. */
     struct sockaddr_storage connect_to;
     int connect_status;
-    /* EVQ_ERR | EVQ_HUP: what the last check's POLL_ADD saw, until told. */
+    /* The check in flight is a POLL_ADD (else a NOP), and EVQ_ERR | EVQ_HUP:
+     * what the last one saw, until told. */
+    bool check_polls;
     uint32_t check_seen;
     /* Provided buffers holding bytes the read buffer had no room for, and
      * the end (EVQ_EOF or an error) that came behind them. */
@@ -127,7 +129,18 @@ struct sys_stream {
 };
 /* ANCHOR_END: stream */
 
+/* What the tests and benchmarks count (uring_testing.h). */
+struct uring_counters {
+    uint64_t dry;          /* multishot receives ended with -ENOBUFS */
+    uint64_t short_sends;  /* send completions short of what they were lent */
+    uint64_t inline_sends; /* sends completed during the enter that submitted them */
+};
+
 /* ---- poll_uring.c, for tcp_uring.c ---- */
+struct uring_counters *uring_counters(struct sys_poll *sys);
+/* EVQ_URING_PROVIDED_BUFFERS is set (uring_testing.h): every stream waits
+ * with provided buffers, whatever its limits say. */
+bool uring_provided_always(const struct sys_poll *sys);
 /* The next SQE of the queue's ring, zeroed (submitting first if the SQ is
  * full). */
 int uring_sqe(struct sys_poll *sys, struct io_uring_sqe **out);
