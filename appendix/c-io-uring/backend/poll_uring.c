@@ -468,6 +468,7 @@ static void dispatch(struct sys_poll *sys, const struct io_uring_cqe *cqe, size_
     struct sys_stream *stream = stream_of(sys, cqe->user_data);
     struct uring_op *op = stream ? op_of(stream, kind) : NULL;
     if (!op) { /* never: a slot is reused only once nothing is in flight */
+        sys->counters.orphans++;
         EVQ_WARN("uring: a completion for nobody (user_data %llx)",
                  (unsigned long long)cqe->user_data);
         uring_dropped(sys, kind, cqe);
@@ -704,6 +705,7 @@ void evq_uring_get_queue_stats(evq_poll *poll, evq_uring_queue_stats *out)
     out->dry = sys->counters.dry;
     out->short_sends = sys->counters.short_sends;
     out->inline_sends = sys->counters.inline_sends;
+    out->orphans = sys->counters.orphans;
 }
 
 void evq_uring_get_stream_stats(const evq_tcp *tcp, evq_uring_stream_stats *out)

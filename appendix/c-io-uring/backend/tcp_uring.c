@@ -1,10 +1,10 @@
 /* tcp_uring.c - the socket primitives of chapter 4's seam on io_uring: the
  * same connect, listen, accept, receive, send and shutdown as tcp_posix.c
  * and tcp_win.c, and the operations behind them (uring_backend.h): CONNECT
- * on a non-blocking socket, the receive that waits for data in one of three
- * forms, SENDMSG straight from the write queue's chunks, ACCEPT kept armed
- * on a listener (multishot where the kernel has it), and what each
- * completion means for the stream.
+ * per address, the receive that waits for data in one of three forms,
+ * SENDMSG straight from the write queue's chunks, one ACCEPT at a time
+ * kept armed on a listener, and what each completion means for the
+ * stream.
  *
  * A connection's socket stays blocking, unlike on every other backend:
  * io_uring reads O_NONBLOCK. It waits for a blocking socket by itself (a

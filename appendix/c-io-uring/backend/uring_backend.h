@@ -20,7 +20,8 @@
  *   receive   one of three forms (enum uring_receive_form), chosen when the
  *             stream is armed READABLE;
  *   send      IORING_OP_SENDMSG straight from the write queue's chunks;
- *   connect   IORING_OP_CONNECT on a non-blocking socket per address;
+ *   connect   IORING_OP_CONNECT per address, on a blocking socket (tcp_uring.c
+ *             says why connections' sockets block);
  *   accept    IORING_OP_ACCEPT, one at a time, kept armed on a listener;
  *   check     a note to itself that the stream is ready now (IOCP's
  *             PostQueuedCompletionStatus), reported in turn: IORING_OP_NOP,
@@ -134,6 +135,7 @@ struct uring_counters {
     uint64_t dry;          /* multishot receives ended with -ENOBUFS */
     uint64_t short_sends;  /* send completions short of what they were lent */
     uint64_t inline_sends; /* sends completed during the enter that submitted them */
+    uint64_t orphans;      /* completions whose stream was already freed (see dispatch) */
 };
 
 /* ---- poll_uring.c, for tcp_uring.c ---- */

@@ -25,6 +25,8 @@ typedef struct evq_uring_queue_stats {
     uint64_t dry;          /* multishot receives the kernel ended with -ENOBUFS */
     uint64_t short_sends;  /* send completions that took less than they were lent */
     uint64_t inline_sends; /* sends whose completion was there when they were submitted */
+    uint64_t orphans;      /* completions that found their stream freed already: a stream
+                              freed before its last completion (never, if all is well) */
 } evq_uring_queue_stats;
 
 void evq_uring_get_queue_stats(evq_poll *poll, evq_uring_queue_stats *out);
