@@ -4,11 +4,12 @@
 #   evq_chapter(ch02
 #     INCLUDE_DIR include
 #     SOURCES        src/evq.c             # portable code, every backend
-#     POSIX_SOURCES  src/tcp_posix.c       # epoll, kqueue, uring backends
+#     POSIX_SOURCES  src/tcp_posix.c       # epoll, kqueue backends
 #     WINDOWS_SOURCES src/tcp_win.c        # iocp backend
 #     EPOLL_SOURCES  src/poll_epoll.c
 #     KQUEUE_SOURCES src/poll_kqueue.c
-#     IOCP_SOURCES   src/poll_iocp.c)
+#     IOCP_SOURCES   src/poll_iocp.c
+#     URING_SOURCES  .../poll_uring.c .../tcp_uring.c) # appendix C: its own socket file too
 #   -> static libraries ch02_epoll, ch02_kqueue, ch02_iocp (those this machine
 #      can build), and ch02_BACKENDS = "epoll;kqueue" in the caller's scope.
 #
@@ -94,6 +95,9 @@ endfunction()
 function(evq_link_backend_system target backend)
   if(backend STREQUAL "kqueue" AND EVQ_KQUEUE_LIBRARY)
     target_link_libraries(${target} PUBLIC ${EVQ_KQUEUE_LIBRARY})
+  endif()
+  if(backend STREQUAL "uring")
+    target_link_libraries(${target} PUBLIC evq_uring) # appendix C's layer: rings, SQEs, CQEs
   endif()
   if(WIN32)
     target_link_libraries(${target} PUBLIC ws2_32 mswsock)
@@ -207,6 +211,36 @@ function(evq_check_known_deviations)
   endif()
 endfunction()
 
+# ---- a backend's runner ----------------------------------------------------------
+# A backend can name a program that every test and bench of that backend runs
+# under (property EVQ_BACKEND_RUNNER_<backend>): appendix C registers
+# uring_run, which exits 77 (ctest: "Skipped") with the reason where the
+# kernel refuses io_uring, and runs the test otherwise. evq_backend_runner
+# gives the command a test of <variant> runs under: that runner, or the
+# cross-compiling emulator (Wine), or nothing; and in <skip_regex> what the
+# runner prints when it skips, for tests that check an exit status of their
+# own (expect_exit.cmake), whose output ctest must then read as a skip.
+function(evq_backend_runner variant out skip_regex)
+  get_property(runner GLOBAL PROPERTY EVQ_BACKEND_RUNNER_${variant})
+  get_property(skip GLOBAL PROPERTY EVQ_BACKEND_RUNNER_SKIP_${variant})
+  if(NOT runner)
+    set(runner "${CMAKE_CROSSCOMPILING_EMULATOR}")
+  endif()
+  set(${out} "${runner}" PARENT_SCOPE)
+  set(${skip_regex} "${skip}" PARENT_SCOPE)
+endfunction()
+
+# The add_test command for a built program: under its variant's runner, if
+# it has one (add_test adds the cross-compiling emulator by itself).
+function(evq_test_command variant target out)
+  get_property(runner GLOBAL PROPERTY EVQ_BACKEND_RUNNER_${variant})
+  if(runner)
+    set(${out} ${runner} "$<TARGET_FILE:${target}>" PARENT_SCOPE)
+  else()
+    set(${out} ${target} PARENT_SCOPE)
+  endif()
+endfunction()
+
 # evq_add_test_program(<target> PART <part> VARIANT <variant> SOURCES ...
 #                      [LIBS ...] [LABELS ...] [TIMEOUT s] [ENVIRONMENT ...])
 function(evq_add_test_program target)
@@ -222,9 +256,10 @@ function(evq_add_test_program target)
   endif()
   set(labels ${arg_PART} ${arg_VARIANT} ${arg_LABELS})
   list(REMOVE_DUPLICATES labels)
+  evq_test_command(${arg_VARIANT} ${target} command)
   foreach(case IN LISTS cases)
     set(test "${arg_PART}.${arg_VARIANT}.${case}")
-    add_test(NAME ${test} COMMAND ${target} ${case})
+    add_test(NAME ${test} COMMAND ${command} ${case})
     evq_set_test_properties(${test} LABELS ${labels} TIMEOUT ${arg_TIMEOUT}
                             ENVIRONMENT ${arg_ENVIRONMENT})
   endforeach()
@@ -258,7 +293,8 @@ function(evq_add_bench target)
     target_link_libraries(${target} PRIVATE ${arg_LIBS} evq_common)
   endif()
   set(test "${arg_PART}.${arg_VARIANT}.bench_${arg_NAME}")
-  add_test(NAME ${test} COMMAND ${target} ${arg_ARGS})
+  evq_test_command(${arg_VARIANT} ${target} command)
+  add_test(NAME ${test} COMMAND ${command} ${arg_ARGS})
   set(labels ${arg_PART} ${arg_VARIANT} bench ${arg_LABELS})
   list(REMOVE_DUPLICATES labels)
   evq_set_test_properties(${test} LABELS ${labels} TIMEOUT ${arg_TIMEOUT})
@@ -282,6 +318,8 @@ function(evq_chapter prefix)
     endif()
     if(backend STREQUAL "iocp")
       set(platform_sources ${arg_WINDOWS_SOURCES})
+    elseif(backend STREQUAL "uring")
+      set(platform_sources "") # its URING_SOURCES bring their own socket file (tcp_uring.c)
     else()
       set(platform_sources ${arg_POSIX_SOURCES})
     endif()

@@ -75,6 +75,10 @@ int evq_net_listen_loopback(uint16_t port, int backlog, evq_socket *out, uint16_
 /* A blocking TCP connection to 127.0.0.1:port. */
 int evq_net_connect_loopback(uint16_t port, evq_socket *out);
 
+/* A loopback port that refuses connections for as long as *holder stays
+ * open (a socket bound to it that never listens); close *holder after. */
+int evq_net_refusing_loopback(evq_socket *holder, uint16_t *port_out);
+
 /* accept() one connection, blocking. */
 int evq_net_accept(evq_socket listener, evq_socket *out);
 

@@ -211,6 +211,32 @@ int evq_net_listen_loopback(uint16_t port, int backlog, evq_socket *out, uint16_
     return 0;
 }
 
+int evq_net_refusing_loopback(evq_socket *holder, uint16_t *port_out)
+{
+    int rc = evq_net_init();
+    if (rc != 0)
+        return rc;
+    evq_socket s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (s == EVQ_INVALID_SOCKET)
+        return evq_socket_last_error();
+    /* Bound, never listening, no SO_REUSEADDR: a SYN to the port is
+     * answered with a reset, and while `s` is open no other socket is
+     * given the port - neither a bind to port 0 (as ConnectEx's socket
+     * does first) nor a connect's own choice. A port that was listening a
+     * moment ago is free to be handed out again: a connect from it to
+     * itself then succeeds (a TCP simultaneous open) instead of being
+     * refused. */
+    struct sockaddr_in address = loopback_address(0);
+    if (bind(s, (struct sockaddr *)&address, sizeof address) != 0 ||
+        (rc = evq_net_local_port(s, port_out)) != 0) {
+        rc = rc != 0 ? rc : evq_socket_last_error();
+        evq_socket_close(s);
+        return rc;
+    }
+    *holder = s;
+    return 0;
+}
+
 int evq_net_connect_loopback(uint16_t port, evq_socket *out)
 {
     int rc = evq_net_init();

@@ -149,6 +149,75 @@ EVQ_TEST(eof_comes_with_data_still_readable)
     close(kq);
 }
 
+/* The same rule with EV_CLEAR, which chapter 5 relies on: bytes reported
+ * and left unread, then the peer's FIN is a new edge, and it says EV_EOF.
+ * A queue that stops reading at a short read (the bytes the event's data
+ * counted) learns of the end only from this flag. */
+EVQ_TEST(eof_after_unread_data_is_an_edge_with_eof)
+{
+    int kq = kq_open(), a, b;
+    REQUIRE(kq >= 0);
+    REQUIRE(tcp_pair(&a, &b));
+    /* Both directions, as chapter 5 registers a stream. */
+    CHECK_INT(kq_change(kq, (uintptr_t)a, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL), ==, 0);
+    CHECK_INT(kq_change(kq, (uintptr_t)a, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, NULL), ==, 0);
+    CHECK_INT(write(b, "hello", 5), ==, 5);
+    struct kevent event;
+    REQUIRE(kq_wait_for(kq, (uintptr_t)a, EVFILT_READ, 0, &event, 5000));
+    CHECK_INT(event.data, ==, 5);
+    CHECK(!(event.flags & EV_EOF));
+    CHECK_INT(shutdown(b, SHUT_WR), ==, 0);
+    CHECK(kq_wait_for(kq, (uintptr_t)a, EVFILT_READ, EV_EOF, &event, 2000));
+    CHECK_INT(event.data, ==, 5);
+    close(a);
+    close(b);
+    close(kq);
+}
+
+/* Events that do not fit the eventlist stay pending for the next call
+ * ("nevents ... the maximum number of events to return"): an EV_CLEAR
+ * trigger is reset only when its event is retrieved. Forty sockets with a
+ * read and a write knote each, one byte to every one, collected eight
+ * events at a time: every socket is reported readable exactly once. */
+EVQ_TEST(events_beyond_the_eventlist_wait_for_the_next_call)
+{
+    enum { PAIRS = 40, ROOM = 8 };
+    int kq = kq_open();
+    REQUIRE(kq >= 0);
+    int a[PAIRS], b[PAIRS];
+    for (int i = 0; i < PAIRS; i++) {
+        REQUIRE(tcp_pair(&a[i], &b[i]));
+        CHECK_INT(kq_change(kq, (uintptr_t)a[i], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0,
+                            (void *)(intptr_t)i), ==, 0);
+        CHECK_INT(kq_change(kq, (uintptr_t)a[i], EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0,
+                            (void *)(intptr_t)i), ==, 0);
+    }
+    struct kevent events[ROOM];
+    for (int k = 0; k < 1000 && kq_wait(kq, events, ROOM, 20) > 0; k++)
+        ; /* the write edges of the new sockets */
+    for (int i = 0; i < PAIRS; i++)
+        CHECK_INT(write(b[i], "x", 1), ==, 1);
+    int readable[PAIRS] = {0}, reads = 0;
+    for (int k = 0; k < 1000; k++) {
+        int n = kq_wait(kq, events, ROOM, 200);
+        if (n <= 0)
+            break;
+        for (int e = 0; e < n; e++) {
+            intptr_t i = (intptr_t)events[e].udata;
+            REQUIRE(i >= 0 && i < PAIRS);
+            if (events[e].filter == EVFILT_READ && readable[i]++ == 0)
+                reads++;
+        }
+    }
+    CHECK_INT(reads, ==, PAIRS);
+    for (int i = 0; i < PAIRS; i++) {
+        CHECK_INT(readable[i], ==, 1);
+        close(a[i]);
+        close(b[i]);
+    }
+    close(kq);
+}
+
 /* EV_EOF "returns the socket error (if any) in fflags" - and the error stays
  * the caller's to read: recv() still fails with it. */
 EVQ_TEST(reset_sets_eof_with_the_socket_error)
@@ -280,6 +349,8 @@ int main(int argc, char **argv)
         EVQ_CASE(write_data_is_free_space),
         EVQ_CASE(write_waits_for_room),
         EVQ_CASE(eof_comes_with_data_still_readable),
+        EVQ_CASE(eof_after_unread_data_is_an_edge_with_eof),
+        EVQ_CASE(events_beyond_the_eventlist_wait_for_the_next_call),
         EVQ_CASE(reset_sets_eof_with_the_socket_error),
         EVQ_CASE(refused_connect_reports_the_error),
         EVQ_CASE(write_eof_after_shutdown),

@@ -4,6 +4,8 @@
 #include "uring_test.h"
 #include "evq_thread.h"
 
+#include <stdatomic.h>
+
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,6 +188,57 @@ EVQ_TEST(one_enter_submits_a_batch_and_waits)
     evq_uring_close(&ring);
 }
 
+/* A full CQ with more completions behind it in the kernel's backlog
+ * (IORING_FEAT_NODROP): the backlog can move in only once the caller has
+ * reaped some, so a wait for one completion must return at once - there
+ * are eight to reap - rather than ask the kernel again and again to move a
+ * backlog it has no room for. The version that waited for the overflow
+ * flag to clear spun for ever (closing chapter 4's queue with a thousand
+ * connections did); the wait runs on a thread, bounded, so that a spin
+ * fails the case instead of hanging it. */
+struct overflow_wait {
+    evq_uring *ring;
+    atomic_bool done;
+    int code;
+};
+
+static void wait_on_a_full_cq(void *arg)
+{
+    struct overflow_wait *w = arg;
+    w->code = evq_uring_submit_and_wait(w->ring, 1, 100);
+    atomic_store(&w->done, true);
+}
+
+EVQ_TEST(a_full_cq_with_a_backlog_returns_to_be_reaped)
+{
+    evq_uring ring;
+    evq_uring_options small = {8, 8, 0};
+    URING_OPEN(&ring, &small);
+    REQUIRE_UINT(ring.cq.entries, ==, 8);
+    REQUIRE_OK(submit_nops(&ring, 1, 8));
+    REQUIRE_OK(submit_nops(&ring, 9, 8)); /* no room: into the backlog */
+    CHECK(atomic_load(ring.sq.flags) & IORING_SQ_CQ_OVERFLOW);
+    struct overflow_wait w = {.ring = &ring};
+    atomic_init(&w.done, false);
+    evq_thread thread;
+    REQUIRE_OK(evq_thread_start(&thread, wait_on_a_full_cq, &w));
+    for (int i = 0; i < 200 && !atomic_load(&w.done); i++)
+        evq_sleep_ms(10);
+    bool returned = atomic_load(&w.done);
+    REQUIRE(returned); /* (a spinning thread ends with the process) */
+    evq_thread_join(&thread);
+    CHECK_OK(w.code);
+    /* Reaping makes room, and the backlog comes in: all sixteen, in order. */
+    for (uint64_t expected = 1; expected <= 16; expected++) {
+        struct io_uring_cqe *cqe;
+        REQUIRE_OK(evq_uring_wait(&ring, &cqe, URING_TEST_WAIT_MS));
+        CHECK_UINT(cqe->user_data, ==, expected);
+        evq_uring_advance(&ring, 1);
+    }
+    CHECK_UINT(ring.in_flight, ==, 0);
+    evq_uring_close(&ring);
+}
+
 EVQ_TEST(setup_flags_are_what_the_kernel_accepted)
 {
     evq_uring ring;
@@ -305,6 +358,7 @@ int main(int argc, char **argv)
         EVQ_CASE(advance_never_passes_the_tail),
         EVQ_CASE(wait_reports_timeout_and_empty),
         EVQ_CASE(one_enter_submits_a_batch_and_waits),
+        EVQ_CASE(a_full_cq_with_a_backlog_returns_to_be_reaped),
         EVQ_CASE(setup_flags_are_what_the_kernel_accepted),
         EVQ_CASE(defer_taskrun_posts_completions_only_inside_enter),
         EVQ_CASE(single_issuer_refuses_another_thread),

@@ -59,6 +59,26 @@ EVQ_TEST(connect_to_a_closed_port_is_refused)
     CHECK_ERR(evq_net_connect_loopback(port, &client), EVQ_ECONNREFUSED);
 }
 
+/* The refusing port stays refused while its holder is open, and no bind
+ * to port 0 is handed it meanwhile. The port a closed listener gives back
+ * can be handed to the very socket that then connects to it (ConnectEx
+ * binds to port 0 first) - a connection to itself, not a refusal. */
+EVQ_TEST(a_held_refusing_port_refuses_and_is_never_handed_out)
+{
+    evq_socket holder;
+    uint16_t port = 0;
+    REQUIRE_OK(evq_net_refusing_loopback(&holder, &port));
+    CHECK_UINT(port, !=, 0);
+    for (int i = 0; i < 3; i++) {
+        evq_socket client;
+        CHECK_ERR(evq_net_connect_loopback(port, &client), EVQ_ECONNREFUSED);
+    }
+    /* Taken: a bind to it fails, so no bind to port 0 is handed it. */
+    evq_socket other;
+    CHECK_ERR(evq_net_listen_loopback(port, 1, &other, NULL), EVQ_EADDRINUSE);
+    CHECK_OK(evq_socket_close(holder));
+}
+
 /* POSIX only: under Wine neither way of resetting is reliable (see evq_net.h). */
 #ifndef _WIN32
 EVQ_TEST_POSIX(close_with_reset_makes_the_peer_see_a_reset)
@@ -131,6 +151,7 @@ int main(int argc, char **argv)
         EVQ_CASE(pair_carries_bytes_both_ways),
         EVQ_CASE(nonblocking_recv_on_empty_socket_would_block),
         EVQ_CASE(connect_to_a_closed_port_is_refused),
+        EVQ_CASE(a_held_refusing_port_refuses_and_is_never_handed_out),
 #ifndef _WIN32
         EVQ_CASE(close_with_reset_makes_the_peer_see_a_reset),
         EVQ_CASE(abandoned_backlog_connection_is_reset),

@@ -3,7 +3,7 @@
  * open descriptors and resident memory are back where they started.
  *
  *     soak_delayserver  [--connections N] [--seed S] [--rss-slack-kib K]
- *     soak_ch03_<backend> [...]   (chapter 3's HTTP server on that backend)
+ *     soak_chNN_<backend> [...]   (the newest chapter's HTTP server on that backend)
  *
  * What a connection does (the client is this program's main thread, with
  * blocking sockets, in batches of up to 64 open at once):
@@ -12,7 +12,7 @@
  *               answers and the server's close
  *   half-sent   part of a request, then close
  *   reset       a request, then a reset (SO_LINGER 0) before or while the
- *               answer comes (chapter 3: an 8 MB answer, more than the
+ *               answer comes (a chapter's server: an 8 MB answer, more than the
  *               socket buffers hold, so mid-answer)
  *   idle        connect and close without a word
  *   abort       connect and reset at once
@@ -34,7 +34,7 @@
 #include "evq_random.h"
 #include "evq_thread.h"
 
-#ifdef SOAK_CH03
+#ifdef SOAK_CHAPTER
 #include "http_server.h"
 #else
 #include "evq_delay_server.h"
@@ -60,8 +60,11 @@ static const int kind_weights[KINDS] = {40, 15, 15, 15, 8, 7};
 enum { BATCH = 64, WARM_UP = 500 };
 
 /* ---- the server under test ---------------------------------------------------- */
-#ifdef SOAK_CH03
-static const char *const server_name = "chapter 3's HTTP server (" EVQ_BACKEND_NAME ")";
+#ifdef SOAK_CHAPTER
+#define SOAK_STRING(x) #x
+#define SOAK_NUMBER(x) SOAK_STRING(x)
+static const char *const server_name =
+    "chapter " SOAK_NUMBER(SOAK_CHAPTER) "'s HTTP server (" EVQ_BACKEND_NAME ")";
 static const char request_small[] = "GET / HTTP/1.1\r\nHost: soak\r\n\r\n";
 static const char request_large[] = "GET /bytes/8000000 HTTP/1.1\r\nHost: soak\r\n\r\n";
 typedef http_server server_type;

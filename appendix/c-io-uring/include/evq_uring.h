@@ -58,6 +58,16 @@ enum {
      * mapping for both (IORING_FEAT_SINGLE_MMAP, 5.4): the path for older
      * kernels, kept testable on new ones. */
     EVQ_URING_SEPARATE_MMAPS = 1u << 2,
+    /* Do not ask for IORING_SETUP_COOP_TASKRUN (5.19), which is asked for
+     * by default. A completion's last step (copying a receive's bytes...)
+     * runs as task work in the thread that submitted the operation; with
+     * COOP_TASKRUN the kernel waits for that thread's next system call to
+     * run it, and a thread that sleeps elsewhere holds up the completions
+     * another thread is waiting for. For a ring that passes between
+     * threads (io_uring_setup(2): "setups where the application uses
+     * multiple threads operating on the same ring, where the application
+     * waiting on completions isn't the one that submitted them"). */
+    EVQ_URING_NO_COOP_TASKRUN = 1u << 3,
 };
 
 typedef struct evq_uring_options {
@@ -104,7 +114,11 @@ typedef struct evq_uring {
     /* Operations submitted whose final completion (one without
      * IORING_CQE_F_MORE) has not been reaped yet. */
     uint64_t in_flight;
-    uint64_t enter_calls;             /* io_uring_enter system calls made (tests, benchmarks) */
+    uint64_t enter_calls; /* io_uring_enter system calls made (tests, benchmarks) */
+    /* evq_uring_submit_and_wait returns EVQ_EINTR when a signal cuts its
+     * wait short, instead of resuming it: for a caller with a wait loop of
+     * its own, which recomputes the time left (chapter 4's poll.c). */
+    bool eintr_returns;
     uint8_t ops[EVQ_URING_OPS_BYTES]; /* IORING_REGISTER_PROBE: the opcodes this kernel has */
     int setup_errno;                  /* what a failed io_uring_setup said */
     char reason[256];                 /* why open or evq_uring_require_ops failed */
@@ -180,7 +194,7 @@ int evq_uring_submit(evq_uring *ring, unsigned *submitted);
  * the CQ or timeout_ms passes (-1: no limit; 0: do not wait). One system call
  * in the usual case; none when nothing is pending and enough completions are
  * there. EVQ_ETIMEDOUT when the time ran out first; an interrupted wait is
- * resumed with the time that is left. */
+ * resumed with the time that is left (or EVQ_EINTR: ring->eintr_returns). */
 int evq_uring_submit_and_wait(evq_uring *ring, unsigned wait_nr, int timeout_ms);
 
 /* ---- completing -------------------------------------------------------------------- */
@@ -291,6 +305,10 @@ void evq_uring_prep_cancel(struct io_uring_sqe *sqe, uint64_t target, unsigned f
                            uint64_t user_data);
 void evq_uring_prep_read(struct io_uring_sqe *sqe, int fd, void *buffer, unsigned len,
                          uint64_t offset, uint64_t user_data);
+/* poll(2) on fd for `events` (POLLIN...), once: res is the events that came
+ * (or -errno). It takes no data and lends no memory: a readiness
+ * notification inside the completion model. */
+void evq_uring_prep_poll_add(struct io_uring_sqe *sqe, int fd, unsigned events, uint64_t user_data);
 
 /* ---- provided-buffer rings (src/pbuf.c) ----------------------------------------- */
 

@@ -113,3 +113,14 @@ void evq_uring_prep_read(struct io_uring_sqe *sqe, int fd, void *buffer, unsigne
 {
     prep(sqe, IORING_OP_READ, fd, buffer, len, offset, user_data);
 }
+
+void evq_uring_prep_poll_add(struct io_uring_sqe *sqe, int fd, unsigned events, uint64_t user_data)
+{
+    prep(sqe, IORING_OP_POLL_ADD, fd, NULL, 0, 0, user_data);
+    /* The 32-bit mask is read as two 16-bit halves swapped on big-endian
+     * machines (the kernel's io_poll_parse_events; liburing swaps too). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    events = events << 16 | events >> 16;
+#endif
+    sqe->poll32_events = events;
+}

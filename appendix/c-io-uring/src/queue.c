@@ -139,8 +139,10 @@ int evq_uring_submit_and_wait(evq_uring *ring, unsigned wait_nr, int timeout_ms)
         bool overflow =
             atomic_load_explicit(ring->sq.flags, memory_order_relaxed) & IORING_SQ_CQ_OVERFLOW;
         bool short_of = ready < wait_nr;
-        if ((entered && timeout_ms == 0) || (pending == 0 && !short_of && !overflow))
-            return 0; /* done, or "do not wait" and one enter made */
+        /* Done; or "do not wait" and one enter made; or the backlog is
+         * waiting for room the caller must make by reaping the CQ. */
+        if ((entered && timeout_ms == 0) || (pending == 0 && !short_of && (!overflow || entered)))
+            return 0;
         unsigned flags = short_of || overflow ? IORING_ENTER_GETEVENTS : 0;
         unsigned min_complete = short_of && timeout_ms != 0 ? wait_nr - ready : 0;
         struct __kernel_timespec ts;
@@ -157,7 +159,7 @@ int evq_uring_submit_and_wait(evq_uring *ring, unsigned wait_nr, int timeout_ms)
                 return EVQ_EBUSY;
         } else if (result == -ETIME) {
             return evq_uring_cq_ready(ring) >= wait_nr ? 0 : EVQ_ETIMEDOUT;
-        } else if (result != -EINTR) {      /* EINTR: again, with the time left */
+        } else if (result != -EINTR || ring->eintr_returns) { /* EINTR: again, with the time left */
             return evq_uring_error(result); /* EBUSY: the backlog is full; reap some */
         }
     }

@@ -140,7 +140,9 @@ static const unsigned optional_setup_flags[] = {
 static int setup_with_fallback(unsigned entries, unsigned cq_entries, unsigned want,
                                struct io_uring_params *params)
 {
-    unsigned optional = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+    unsigned optional = IORING_SETUP_SUBMIT_ALL;
+    if (!(want & EVQ_URING_NO_COOP_TASKRUN))
+        optional |= IORING_SETUP_COOP_TASKRUN;
     if (want & (EVQ_URING_WANT_SINGLE_ISSUER | EVQ_URING_WANT_DEFER_TASKRUN))
         optional |= IORING_SETUP_SINGLE_ISSUER;
     if (want & EVQ_URING_WANT_DEFER_TASKRUN)

@@ -103,7 +103,7 @@ typedef struct evq_event {
 } evq_event;
 /* ANCHOR_END: types */
 
-/* The backend this library was built for: "epoll", "kqueue" or "iocp". */
+/* The backend this library was built for: "epoll", "kqueue", "iocp" or "uring". */
 const char *evq_backend(void);
 
 /* ---- names and addresses -------------------------------------------------- */
@@ -240,8 +240,9 @@ typedef struct evq_tcp_limits {
     size_t read_max;     /* it doubles while a fill finds it full, up to this (>= read_initial) */
     size_t write_high;   /* the write queue never holds more than this (> 0) */
     size_t write_low; /* WRITABLE is reported once the queue is at or below this (< write_high) */
-    int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); ignored
-                              elsewhere */
+    int zero_byte_receive; /* IOCP: wait for data with a 0-byte WSARecv (no buffer lent); io_uring
+                              (appendix C): with a multishot receive on provided buffers; ignored
+                              on epoll and kqueue */
 } evq_tcp_limits;
 /* ANCHOR_END: limits */
 

@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 
 const PAGE_TIMEOUT_MS = 60000;
 const WIDTH = 1000;
-const MAX_SCREENSHOT_HEIGHT = 16000; // larger pages are scaled down to fit
+const PART_HEIGHT = 10000; // taller pages are shot in parts of this many CSS pixels
 
 function usage(message) {
   console.error(`render_pages: ${message}\n` +
@@ -41,6 +41,9 @@ for (let i = 0; i < args.length; i++) {
 if (!chromium || !screenshots) usage('--chromium and --screenshots are required');
 if (pages.length === 0) usage('no page to render');
 fs.mkdirSync(screenshots, { recursive: true });
+// A page that became shorter leaves no stale part behind.
+for (const old of fs.readdirSync(screenshots))
+  if (old.endsWith('.png')) fs.rmSync(path.join(screenshots, old));
 
 // ---- the browser, over a pipe ------------------------------------------------------
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'evq-chromium-'));
@@ -177,17 +180,29 @@ async function renderPage(sessionId, file) {
     if (evaluated.exceptionDetails) throw new Error(`inspecting the page: ${evaluated.exceptionDetails.text}`);
     const result = evaluated.result.value;
 
-    // The whole page in one picture: the viewport as tall as the page (scaled
-    // down when taller than MAX_SCREENSHOT_HEIGHT).
-    const scale = Math.min(1, MAX_SCREENSHOT_HEIGHT / result.height);
+    // The whole page at full size: one picture, or for a page taller than
+    // PART_HEIGHT, one per part (name-1.png, name-2.png...), the viewport
+    // scrolled down a part at a time. A single viewport as tall as the page
+    // would hit the browser's limit on a surface's size and cut it short.
+    const parts = Math.max(1, Math.ceil(result.height / PART_HEIGHT));
+    const height = Math.min(result.height, PART_HEIGHT);
     await send('Emulation.setDeviceMetricsOverride',
-               { width: WIDTH, height: Math.min(result.height, 30000), deviceScaleFactor: scale,
-                 mobile: false }, sessionId);
-    const shot = await withTimeout(send('Page.captureScreenshot', { format: 'png' }, sessionId),
-                                   PAGE_TIMEOUT_MS, 'screenshot');
-    const png = path.join(screenshots, path.basename(file).replace(/\.html$/, '.png'));
-    fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
-    return { ...result, errors, png, scale };
+               { width: WIDTH, height, deviceScaleFactor: 1, mobile: false }, sessionId);
+    const base = path.join(screenshots, path.basename(file).replace(/\.html$/, ''));
+    const pngs = [];
+    for (let part = 0; part < parts; part++) {
+      await send('Runtime.evaluate',
+                 { expression: `window.scrollTo(0, ${part * PART_HEIGHT}); new Promise((done) => ` +
+                               'requestAnimationFrame(() => requestAnimationFrame(done)))',
+                   awaitPromise: true }, sessionId);
+      const shot = await withTimeout(send('Page.captureScreenshot', { format: 'png' }, sessionId),
+                                     PAGE_TIMEOUT_MS, 'screenshot');
+      const png = parts === 1 ? `${base}.png` : `${base}-${part + 1}.png`;
+      fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
+      pngs.push(png);
+    }
+    const png = pngs[0];
+    return { ...result, errors, png, pngs };
   } finally {
     listeners.delete(listener);
   }
@@ -221,7 +236,7 @@ try {
       if (r.c_blocks > 0 && r.highlighted === 0) complaints.push('C code blocks are not highlighted');
       const relative = path.relative(process.cwd(), r.png);
       const shot = `${relative.startsWith('..') ? r.png : relative}` +
-                   `${r.scale < 1 ? ` (at ${Math.round(r.scale * 100)} %)` : ''}`;
+                   `${r.pngs.length > 1 ? ` (1 of ${r.pngs.length} parts)` : ''}`;
       console.log(`${name}: ${r.svgs} of ${r.blocks} diagrams drawn, ${r.errors.length} errors logged; ${shot}`);
       for (const c of complaints) console.error(`${name}: ${c}`);
       problems += complaints.length;
