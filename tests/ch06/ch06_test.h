@@ -131,14 +131,12 @@ static inline int ch06_read_available(evq_tcp *stream, char *buf, size_t capacit
     }
 }
 
-/* A port on 127.0.0.1 that refuses: it was listening a moment ago. */
-static inline int ch06_refusing_port(uint16_t *port)
+/* A port on 127.0.0.1 that refuses while *holder is open (a socket bound
+ * to it, never listening, so no connect's own socket is given that port
+ * and connects to itself). Close *holder when the test is done. */
+static inline int ch06_refusing_port(evq_socket *holder, uint16_t *port)
 {
-    evq_socket listener;
-    int rc = evq_net_listen_loopback(0, 1, &listener, port);
-    if (rc == 0)
-        evq_socket_close(listener);
-    return rc;
+    return evq_net_refusing_loopback(holder, port);
 }
 
 /* A listener that never accepts, with a backlog of 0 already filled by

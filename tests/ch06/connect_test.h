@@ -16,6 +16,7 @@ typedef struct fake_net {
     evq_address_list answer; /* every name's (but noname.*, again.*...: resolver_test.h) */
     evq_socket listener;     /* fake_net_listen's; EVQ_INVALID_SOCKET before */
     uint16_t listener_port;
+    evq_socket refuser; /* fake_net_refusing's port holder; EVQ_INVALID_SOCKET before */
     evq_poll *poll; /* fake_net_open's */
 } fake_net;
 
@@ -25,6 +26,7 @@ static inline void fake_net_init(fake_net *net, bool gate_open)
     fake_init(&net->fake, gate_open);
     net->fake.answer = &net->answer;
     net->listener = EVQ_INVALID_SOCKET;
+    net->refuser = EVQ_INVALID_SOCKET;
 }
 
 /* Append 127.0.0.1:port to the answer. */
@@ -46,7 +48,7 @@ static inline int fake_net_listen(fake_net *net, int backlog)
 static inline int fake_net_refusing(fake_net *net)
 {
     uint16_t port;
-    int rc = ch06_refusing_port(&port);
+    int rc = ch06_refusing_port(&net->refuser, &port);
     return rc != 0 ? rc : fake_net_add(net, 0x7f000001, port);
 }
 
@@ -72,6 +74,8 @@ static inline void fake_net_close(fake_net *net)
     evq_poll_close(net->poll);
     if (net->listener != EVQ_INVALID_SOCKET)
         evq_socket_close(net->listener);
+    if (net->refuser != EVQ_INVALID_SOCKET)
+        evq_socket_close(net->refuser);
     fake_destroy(&net->fake);
     evq_address_list_free(&net->answer);
 }

@@ -227,8 +227,12 @@ static void queued_bytes_after_the_reset_was_read(void)
     char buf[16];
     size_t n = 0;
     int rc = evq_tcp_read(stream, buf, sizeof buf, &n);
-#ifdef _WIN32
-    (void)rc; /* a receive may still be on its way: the flush is what counts */
+#if defined(_WIN32) || defined(EVQ_BACKEND_URING)
+    /* A completion backend may have an operation in flight that meets the
+     * reset first: on IOCP a receive may still be on its way; on io_uring
+     * the send the full socket kept waiting takes the error, and a read
+     * then finds the end. The flush is what counts. */
+    (void)rc;
 #else
     CHECK_ERR(rc, EVQ_ECONNRESET);
 #endif
@@ -242,7 +246,12 @@ static void queued_bytes_after_the_reset_was_read(void)
     if (!is_a_dead_peer_code(rc))
         evq_test_note("the write returned %s", evq_error_name(rc));
     CHECK_UINT(evq_tcp_queued(stream), ==, 0); /* undeliverable: dropped */
+#if defined(EVQ_BACKEND_URING)
+    /* That send was made before the reset, and waited in the kernel for room. */
+    CHECK_UINT(send_calls(stream), >=, sends_before);
+#else
     CHECK_UINT(send_calls(stream), >, sends_before);
+#endif
     evq_tcp_close(stream);
     evq_poll_close(poll);
 }

@@ -17,8 +17,9 @@ EVQ_TEST(a_refused_connect_is_an_error_event_every_time_it_is_armed)
 {
     evq_poll *poll;
     REQUIRE_OK(evq_poll_open(&poll));
+    evq_socket refuser;
     uint16_t port;
-    REQUIRE_OK(ch06_refusing_port(&port));
+    REQUIRE_OK(ch06_refusing_port(&refuser, &port));
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "127.0.0.1", port, &stream));
     REQUIRE_OK(evq_register(poll, stream, 7, EVQ_READABLE));
@@ -38,6 +39,7 @@ EVQ_TEST(a_refused_connect_is_an_error_event_every_time_it_is_armed)
     CHECK_UINT(event.token, ==, 8);
     CHECK_UINT(event.ready, ==, EVQ_WRITABLE | EVQ_ERR | EVQ_HUP);
     evq_tcp_close(stream);
+    evq_socket_close(refuser);
     evq_poll_close(poll);
 }
 
@@ -241,12 +243,14 @@ EVQ_TEST(a_full_resolver_queue_is_efull_and_makes_no_stream)
     CHECK_ERR(evq_tcp_connect(poll, "c.example", 80, &c), EVQ_EFULL); /* at once, no wait */
     CHECK(c == NULL);
     /* Numeric hosts never queue: the pool's bound does not concern them. */
+    evq_socket refuser;
     uint16_t port;
-    REQUIRE_OK(ch06_refusing_port(&port));
+    REQUIRE_OK(ch06_refusing_port(&refuser, &port));
     CHECK_OK(evq_tcp_connect(poll, "127.0.0.1", port, &c));
     evq_tcp_close(a);
     evq_tcp_close(b);
     evq_tcp_close(c);
+    evq_socket_close(refuser);
     fake_net_close(&net);
 }
 

@@ -20,7 +20,7 @@ EVQ_TEST(kernel_lent_is_what_the_backend_lends)
     REQUIRE_OK(ch06_pair(poll, &stream, &peer));
     REQUIRE_OK(evq_register(poll, stream, 1, EVQ_READABLE));
     evq_tcp_stats stats = ch06_stats(stream);
-#if defined(EVQ_BACKEND_IOCP)
+#if defined(EVQ_BACKEND_IOCP) || defined(EVQ_BACKEND_URING)
     /* The default: a receive into the read buffer waits for the peer. */
     evq_tcp_limits limits;
     evq_tcp_get_default_limits(&limits);

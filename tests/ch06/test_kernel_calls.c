@@ -38,12 +38,13 @@ static void kernel_waits_reset(struct kernel_waits *k)
  * when nothing happens. */
 #define MOST_WAITS_WHEN_IDLE 2
 
-/* IOCP: arming READABLE starts a receive, and data arriving completes it;
- * the completion ends a kernel wait with nothing for the caller (it is not
- * an event). A readiness backend has nothing in flight to complete. */
+/* IOCP and io_uring: arming READABLE starts a receive, and data arriving
+ * completes it; the completion ends a kernel wait with nothing for the
+ * caller (it is not an event). A readiness backend has nothing in flight
+ * to complete. */
 static int completions_in_flight(void)
 {
-    return strcmp(evq_backend(), "iocp") == 0 ? 1 : 0;
+    return strcmp(evq_backend(), "iocp") == 0 || strcmp(evq_backend(), "uring") == 0 ? 1 : 0;
 }
 
 /* kqueue: a stream is two knotes. On Linux (the emulation, libkqueue) an

@@ -1,12 +1,13 @@
 /* test_lifetime.c - chapter 3: who owns what, and until when. Closing a
  * stream with an operation in flight, closing a queue with streams still
  * registered: no leak, no use after free (ASan and valgrind on Linux watch
- * the epoll and kqueue builds; on IOCP the queue's count of retired streams
- * shows the kernel's buffers being kept and then given back).
+ * the epoll, kqueue and io_uring builds; on the completion backends, IOCP
+ * and io_uring, the queue's count of retired streams shows the kernel's
+ * buffers being kept and then given back).
  */
 #include "ch06_test.h"
 
-#if defined(EVQ_BACKEND_IOCP)
+#if defined(EVQ_BACKEND_IOCP) || defined(EVQ_BACKEND_URING)
 enum { COMPLETION_BACKEND = 1 };
 #else
 enum { COMPLETION_BACKEND = 0 };

@@ -132,18 +132,14 @@ EVQ_TEST(answers_out_of_order_reach_their_owners)
     fixture_close(&f);
 }
 
-/* The address of a loopback port that refuses: one that was listening a
- * moment ago and is closed now. */
-static int refusing_address(evq_address *out)
+/* The address of a loopback port that refuses while *holder is open. */
+static int refusing_address(evq_socket *holder, evq_address *out)
 {
-    evq_socket listener;
     uint16_t port;
-    int rc = evq_net_listen_loopback(0, 1, &listener, &port);
-    if (rc != 0)
-        return rc;
-    evq_socket_close(listener);
-    *out = address_v4(0x7f000001, port);
-    return 0;
+    int rc = evq_net_refusing_loopback(holder, &port);
+    if (rc == 0)
+        *out = address_v4(0x7f000001, port);
+    return rc;
 }
 
 static int blocking_connect(const evq_address *address, evq_socket *out)
@@ -164,8 +160,9 @@ static int blocking_connect(const evq_address *address, evq_socket *out)
 EVQ_TEST(several_addresses_come_back_in_order_the_first_refusing)
 {
     REQUIRE_OK(evq_net_init());
+    evq_socket refuser;
     evq_address refusing;
-    REQUIRE_OK(refusing_address(&refusing));
+    REQUIRE_OK(refusing_address(&refuser, &refusing));
     evq_socket listener;
     uint16_t port;
     REQUIRE_OK(evq_net_listen_loopback(0, 4, &listener, &port));
@@ -195,6 +192,7 @@ EVQ_TEST(several_addresses_come_back_in_order_the_first_refusing)
     results_free(&result, 1);
     fixture_close(&f);
     evq_socket_close(listener);
+    evq_socket_close(refuser);
     evq_address_list_free(&answer_list);
 }
 
