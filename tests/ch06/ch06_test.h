@@ -1,0 +1,394 @@
+/* ch06_test.h - helpers the chapter 4 tests share: a stream connected to a
+ * peer socket the test drives by hand, bounded waits, a byte pattern that
+ * shows loss, duplication and reordering, and small limits.
+ *
+ * Everything is static inline so that each test program takes only what it
+ * uses (one executable per test source and backend).
+ */
+#ifndef CH06_TEST_H
+#define CH06_TEST_H
+
+#include "evq.h"
+#include "evq_testing.h"
+
+#include "evq_clock.h"
+#include "evq_net.h"
+#include "evq_test.h"
+#include "evq_thread.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
+
+/* Built with a sanitizer (the asan and tsan presets): every lock and
+ * memory access is checked, and a loop of a million turns takes minutes. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CH06_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CH06_SANITIZED 1
+#endif
+#endif
+#ifndef CH06_SANITIZED
+#define CH06_SANITIZED 0
+#endif
+
+/* Wait until at least one event arrives, for at most `limit_ms` in total.
+ * Returns the number of events (0: none came in time). */
+static inline size_t ch06_wait_some(evq_poll *poll, evq_event *events, size_t capacity,
+                                    int limit_ms)
+{
+    uint64_t give_up = evq_clock_now_ns() + evq_ms_to_ns((uint64_t)limit_ms);
+    size_t n = 0;
+    while (n == 0 && evq_clock_now_ns() < give_up) {
+        int rc = evq_poll_wait(poll, events, capacity, 100, &n);
+        if (rc != 0) {
+            CHECK_OK(rc);
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* Wait for exactly one event (capacity 1), at most `limit_ms`. */
+static inline bool ch06_wait_one(evq_poll *poll, evq_event *event, int limit_ms)
+{
+    return ch06_wait_some(poll, event, 1, limit_ms) == 1;
+}
+
+/* The token ch06_wait_connected arms with: no test uses it for a stream. */
+#define CH06_CONNECT_TOKEN UINT64_C(0xC044EC7)
+
+/* evq_tcp_connect returns before the connection is made: the connect ends
+ * during evq_poll_wait, which reports it as WRITABLE. Arm the stream for
+ * it, wait, and deregister it again, so that a test starts from a
+ * connected, unregistered stream as chapter 3's connect gave it. Call it
+ * while no other stream is armed (it would take their events). Returns 0,
+ * or the connect's error. */
+static inline int ch06_wait_connected(evq_poll *poll, evq_tcp *stream)
+{
+    int rc = evq_register(poll, stream, CH06_CONNECT_TOKEN, EVQ_WRITABLE);
+    if (rc != 0)
+        return rc;
+    evq_event event;
+    if (!ch06_wait_one(poll, &event, 10000)) {
+        evq_deregister(poll, stream);
+        return EVQ_ETIMEDOUT;
+    }
+    if (event.token != CH06_CONNECT_TOKEN)
+        return EVQ_EIO; /* another stream's event: the helper was misused */
+    rc = evq_deregister(poll, stream);
+    if (rc == 0 && (event.ready & EVQ_ERR)) {
+        char byte;
+        size_t n = 0;
+        rc = evq_tcp_read(stream, &byte, 1, &n); /* the connect's error */
+    }
+    return rc;
+}
+
+/* A stream made by evq_tcp_connect on `poll`, connected, and the blocking
+ * socket that accepted it: the test writes, closes or resets the peer by
+ * hand. */
+static inline int ch06_pair(evq_poll *poll, evq_tcp **stream, evq_socket *peer)
+{
+    evq_socket listener;
+    uint16_t port;
+    int rc = evq_net_listen_loopback(0, 8, &listener, &port);
+    if (rc != 0)
+        return rc;
+    /* The kernel completes the handshake from the backlog: connected
+     * first, then accepted, so that a broken connect fails here instead of
+     * leaving the accept blocked. */
+    rc = evq_tcp_connect(poll, "127.0.0.1", port, stream);
+    if (rc == 0 && (rc = ch06_wait_connected(poll, *stream)) == 0)
+        rc = evq_net_accept(listener, peer);
+    if (rc != 0 && *stream) {
+        evq_tcp_close(*stream);
+        *stream = NULL;
+    }
+    evq_socket_close(listener);
+    return rc;
+}
+
+/* Read everything the stream has now into buf[*len ..]: until
+ * EVQ_EWOULDBLOCK (returned as 0) or a final code (EVQ_EOF, an error). */
+static inline int ch06_read_available(evq_tcp *stream, char *buf, size_t capacity, size_t *len)
+{
+    for (;;) {
+        size_t n = 0;
+        if (*len == capacity)
+            return EVQ_EMSGSIZE;
+        int rc = evq_tcp_read(stream, buf + *len, capacity - *len, &n);
+        if (rc == EVQ_EWOULDBLOCK)
+            return 0;
+        if (rc != 0)
+            return rc;
+        *len += n;
+    }
+}
+
+/* A port on 127.0.0.1 that refuses while *holder is open (a socket bound
+ * to it, never listening, so no connect's own socket is given that port
+ * and connects to itself). Close *holder when the test is done. */
+static inline int ch06_refusing_port(evq_socket *holder, uint16_t *port)
+{
+    return evq_net_refusing_loopback(holder, port);
+}
+
+/* A listener that never accepts, with a backlog of 0 already filled by
+ * non-blocking connects: a connect to it stalls in the handshake (its SYN
+ * is dropped, and retried for minutes), as one to an address nobody
+ * answers does - but on loopback, made here, never an outside address. */
+#define CH06_FILLERS 4
+typedef struct ch06_stalled {
+    evq_socket listener;
+    evq_socket fillers[CH06_FILLERS];
+    uint16_t port;
+} ch06_stalled;
+
+static inline int ch06_stall_open(ch06_stalled *stall)
+{
+    for (int i = 0; i < CH06_FILLERS; i++)
+        stall->fillers[i] = EVQ_INVALID_SOCKET;
+    int rc = evq_net_listen_loopback(0, 0, &stall->listener, &stall->port);
+    if (rc != 0)
+        return rc;
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(stall->port);
+    to.sin_addr.s_addr = htonl(0x7f000001);
+    for (int i = 0; i < CH06_FILLERS && rc == 0; i++) {
+        evq_socket s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+        if (s == EVQ_INVALID_SOCKET)
+            return evq_socket_last_error();
+        stall->fillers[i] = s;
+        if ((rc = evq_socket_set_nonblocking(s, true)) == 0 &&
+            connect(s, (const struct sockaddr *)&to, sizeof to) != 0) {
+            rc = evq_socket_last_error(); /* in progress: the backlog takes it, or drops it */
+            if (rc == EVQ_EINPROGRESS || rc == EVQ_EWOULDBLOCK)
+                rc = 0;
+        }
+    }
+    evq_sleep_ms(20); /* let loopback deliver their SYNs: the queue is full before ours */
+    return rc;
+}
+
+static inline void ch06_stall_close(ch06_stalled *stall)
+{
+    for (int i = 0; i < CH06_FILLERS; i++) {
+        if (stall->fillers[i] != EVQ_INVALID_SOCKET)
+            evq_socket_close(stall->fillers[i]);
+    }
+    evq_socket_close(stall->listener);
+}
+
+/* Time for deadline tests, without sleeping: the queue reads a fake clock,
+ * and each kernel wait only looks (timeout 0) while the clock jumps by the
+ * timeout the queue asked for - as if it had slept that long and nothing
+ * had happened. A wait with no timeout (-1) jumps `endless_jump_ms`. The
+ * timeouts asked for are kept, in order. */
+#define CH06_TIMEOUTS_KEPT 32
+typedef struct ch06_time {
+    evq_fake_clock clock;
+    int endless_jump_ms;
+    int waits;                     /* kernel waits so far */
+    int asked[CH06_TIMEOUTS_KEPT]; /* the timeout of each (-1: none) */
+} ch06_time;
+
+static inline int ch06_time_hook(void *context, int *timeout_ms)
+{
+    ch06_time *time = (ch06_time *)context;
+    if (time->waits < CH06_TIMEOUTS_KEPT)
+        time->asked[time->waits] = *timeout_ms;
+    time->waits++;
+    int jump = *timeout_ms >= 0 ? *timeout_ms : time->endless_jump_ms;
+    evq_fake_clock_advance_ms(&time->clock, (uint64_t)jump);
+    *timeout_ms = 0;
+    return 0;
+}
+
+/* Install the fake clock (at 1000 s) and the hook: before any deadline is
+ * set or any name looked up. */
+static inline void ch06_time_install(evq_poll *poll, ch06_time *time)
+{
+    memset(time, 0, sizeof *time);
+    time->endless_jump_ms = 1000;
+    evq_fake_clock_set_ns(&time->clock, 1000 * EVQ_NS_PER_S);
+    evq_poll_set_clock(poll, evq_fake_clock_as_clock(&time->clock));
+    evq_poll_set_wait_hook(poll, ch06_time_hook, time);
+}
+
+/* Room for `wanted` connections in this process (a client socket and a
+ * server socket each, plus some). POSIX: raise RLIMIT_NOFILE's soft limit
+ * as far as the hard limit allows; returns how many connections fit. */
+static inline unsigned ch06_allow_connections(unsigned wanted)
+{
+#ifdef _WIN32
+    return wanted; /* sockets are not counted against a small per-process limit */
+#else
+    struct rlimit limit;
+    rlim_t need = (rlim_t)wanted * 2 + 64;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return 0;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
+        limit.rlim_cur =
+            limit.rlim_max != RLIM_INFINITY && limit.rlim_max < need ? limit.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            return 0;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < need) {
+        unsigned fit = limit.rlim_cur > 64 ? (unsigned)((limit.rlim_cur - 64) / 2) : 0;
+        evq_test_note("RLIMIT_NOFILE's hard limit is %llu: %u connections instead of %u",
+                      (unsigned long long)limit.rlim_max, fit, wanted);
+        return fit;
+    }
+    return wanted;
+#endif
+}
+
+/* The port at the other end of a connected socket (0 if unknown). */
+static inline uint16_t ch06_peer_port(evq_socket socket)
+{
+    struct sockaddr_in address;
+    socklen_t length = sizeof address;
+    memset(&address, 0, sizeof address);
+    if (getpeername(socket, (struct sockaddr *)&address, &length) != 0)
+        return 0;
+    return ntohs(address.sin_port);
+}
+
+/* `count` streams made by evq_tcp_connect on `poll`, connected and
+ * unregistered, each with the blocking socket that accepted it in
+ * peers[i] (matched by port), for tests of many streams at once. They are
+ * made in batches, so that a small listen backlog (net.core.somaxconn)
+ * never drops a SYN. Call it while no other stream is armed. Needs room for
+ * 2 * count descriptors (ch06_allow_connections). */
+static inline int ch06_pairs(evq_poll *poll, size_t count, evq_tcp **streams, evq_socket *peers)
+{
+    enum { BATCH = 50 };
+    evq_socket listener;
+    uint16_t port;
+    int rc = evq_net_listen_loopback(0, BATCH, &listener, &port);
+    for (size_t i = 0; i < count; i++) {
+        streams[i] = NULL;
+        peers[i] = EVQ_INVALID_SOCKET;
+    }
+    for (size_t first = 0; rc == 0 && first < count; first += BATCH) {
+        size_t last = first + BATCH < count ? first + BATCH : count;
+        uint16_t ports[BATCH];
+        for (size_t i = first; rc == 0 && i < last; i++) {
+            if ((rc = evq_tcp_connect(poll, "127.0.0.1", port, &streams[i])) == 0)
+                rc = evq_register(poll, streams[i], (evq_token)i, EVQ_WRITABLE);
+        }
+        for (size_t connected = first; rc == 0 && connected < last;) {
+            evq_event events[BATCH];
+            size_t n = ch06_wait_some(poll, events, BATCH, 10000);
+            if (n == 0)
+                rc = EVQ_ETIMEDOUT;
+            for (size_t e = 0; rc == 0 && e < n; e++) {
+                size_t i = (size_t)events[e].token;
+                if (i < first || i >= last || (events[e].ready & EVQ_ERR))
+                    rc = EVQ_EIO;
+                else if ((rc = evq_deregister(poll, streams[i])) == 0 &&
+                         (rc = evq_tcp_local_port(streams[i], &ports[i - first])) == 0)
+                    connected++;
+            }
+        }
+        for (size_t k = first; rc == 0 && k < last; k++) {
+            evq_socket peer;
+            if ((rc = evq_net_accept(listener, &peer)) != 0)
+                break;
+            uint16_t from = ch06_peer_port(peer);
+            size_t i = first;
+            while (i < last && (ports[i - first] != from || peers[i] != EVQ_INVALID_SOCKET))
+                i++;
+            if (i == last) {
+                evq_socket_close(peer);
+                rc = EVQ_EIO;
+            } else {
+                peers[i] = peer;
+            }
+        }
+    }
+    evq_socket_close(listener);
+    return rc;
+}
+
+/* Close what ch06_pairs made (NULL and invalid entries are skipped). */
+static inline void ch06_pairs_close(size_t count, evq_tcp **streams, evq_socket *peers)
+{
+    for (size_t i = 0; i < count; i++) {
+        evq_tcp_close(streams[i]);
+        if (peers[i] != EVQ_INVALID_SOCKET)
+            evq_socket_close(peers[i]);
+    }
+}
+
+/* Byte `i` of a test stream: depends on the position, so a lost, doubled or
+ * reordered byte anywhere changes what is seen from then on. */
+static inline unsigned char ch06_pattern(uint64_t i)
+{
+    uint64_t x = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+    x ^= x >> 29;
+    return (unsigned char)(x >> 11);
+}
+
+static inline void ch06_pattern_fill(unsigned char *buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = ch06_pattern(offset + i);
+}
+
+/* Index of the first byte of buf that is not the pattern at `offset`, or len. */
+static inline size_t ch06_pattern_mismatch(const unsigned char *buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != ch06_pattern(offset + i))
+            return i;
+    }
+    return len;
+}
+
+/* Limits small enough for a test to reach every edge quickly. */
+static inline evq_tcp_limits ch06_limits(size_t read_initial, size_t read_max, size_t write_high,
+                                         size_t write_low)
+{
+    evq_tcp_limits limits;
+    evq_tcp_get_default_limits(&limits);
+    limits.read_initial = read_initial;
+    limits.read_max = read_max;
+    limits.write_high = write_high;
+    limits.write_low = write_low;
+    return limits;
+}
+
+static inline evq_tcp_stats ch06_stats(const evq_tcp *stream)
+{
+    evq_tcp_stats stats;
+    memset(&stats, 0, sizeof stats);
+    CHECK_OK(evq_tcp_get_stats(stream, &stats));
+    return stats;
+}
+
+/* Send `len` pattern bytes from `offset` on a blocking socket. */
+static inline int ch06_send_pattern(evq_socket peer, size_t len, uint64_t offset)
+{
+    unsigned char chunk[4096];
+    while (len > 0) {
+        size_t part = len < sizeof chunk ? len : sizeof chunk;
+        ch06_pattern_fill(chunk, part, offset);
+        int rc = evq_net_send_all(peer, chunk, part);
+        if (rc != 0)
+            return rc;
+        offset += part;
+        len -= part;
+    }
+    return 0;
+}
+
+#endif
