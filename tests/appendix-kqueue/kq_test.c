@@ -199,12 +199,12 @@ bool nonblocking_pipe(int fds[2])
     return set_nonblocking(fds[0]) && set_nonblocking(fds[1]);
 }
 
-bool closed_port(uint16_t *port)
+bool refusing_port(int *holder, uint16_t *port)
 {
-    evq_socket listener;
-    if (evq_net_listen_loopback(0, 1, &listener, port) != 0)
+    evq_socket socket;
+    if (evq_net_refusing_loopback(&socket, port) != 0)
         return false;
-    evq_socket_close(listener);
+    *holder = socket;
     return true;
 }
 

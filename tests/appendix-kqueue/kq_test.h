@@ -93,8 +93,9 @@ bool nonblocking_pipe(int fds[2]);
 
 bool set_nonblocking(int fd);
 
-/* A loopback port with nothing listening on it (a listener bound, then closed). */
-bool closed_port(uint16_t *port);
+/* A loopback port with nothing listening on it, held by *holder (bound,
+ * never listening) so that no other socket is given it; close it after. */
+bool refusing_port(int *holder, uint16_t *port);
 
 /* Milliseconds on a monotonic clock. */
 int64_t monotonic_ms(void);

@@ -244,8 +244,9 @@ EVQ_TEST(refused_connect_reports_the_error)
 {
     int kq = kq_open();
     REQUIRE(kq >= 0);
+    int refuser;
     uint16_t port;
-    REQUIRE(closed_port(&port));
+    REQUIRE(refusing_port(&refuser, &port));
     struct sockaddr_in address;
     memset(&address, 0, sizeof address);
     address.sin_family = AF_INET;
@@ -263,6 +264,7 @@ EVQ_TEST(refused_connect_reports_the_error)
     }
     if (s < 0) {
         evq_test_note("every connect() was refused at once: nothing to wait for");
+        close(refuser);
         close(kq);
         return;
     }
@@ -275,6 +277,7 @@ EVQ_TEST(refused_connect_reports_the_error)
     CHECK_INT(getsockopt(s, SOL_SOCKET, SO_ERROR, &error, &length), ==, 0);
     CHECK_INT(error, ==, ECONNREFUSED);
     close(s);
+    close(refuser);
     close(kq);
 }
 

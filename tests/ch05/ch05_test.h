@@ -131,14 +131,6 @@ static inline int ch05_read_available(evq_tcp *stream, char *buf, size_t capacit
     }
 }
 
-/* A port on 127.0.0.1 that refuses while *holder is open (a socket bound
- * to it, never listening, so no connect's own socket is given that port
- * and connects to itself). Close *holder when the test is done. */
-static inline int ch05_refusing_port(evq_socket *holder, uint16_t *port)
-{
-    return evq_net_refusing_loopback(holder, port);
-}
-
 /* A listener that never accepts, with a backlog of 0 already filled by
  * non-blocking connects: a connect to it stalls in the handshake (its SYN
  * is dropped, and retried for minutes), as one to an address nobody

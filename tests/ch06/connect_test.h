@@ -48,7 +48,7 @@ static inline int fake_net_listen(fake_net *net, int backlog)
 static inline int fake_net_refusing(fake_net *net)
 {
     uint16_t port;
-    int rc = ch06_refusing_port(&net->refuser, &port);
+    int rc = evq_net_refusing_loopback(&net->refuser, &port);
     return rc != 0 ? rc : fake_net_add(net, 0x7f000001, port);
 }
 

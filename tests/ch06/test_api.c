@@ -391,17 +391,17 @@ EVQ_TEST(connect_to_a_closed_port_is_econnrefused)
 {
     evq_poll *poll;
     REQUIRE_OK(evq_poll_open(&poll));
-    /* A port that was just listening and is now closed: nothing answers. */
-    evq_socket listener;
+    /* A port nothing listens on, held so that no socket of ours is given it. */
+    evq_socket refuser;
     uint16_t port;
-    REQUIRE_OK(evq_net_listen_loopback(0, 1, &listener, &port));
-    REQUIRE_OK(evq_socket_close(listener));
+    REQUIRE_OK(evq_net_refusing_loopback(&refuser, &port));
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "127.0.0.1", port, &stream));
     CHECK_ERR(ch06_wait_connected(poll, stream), EVQ_ECONNREFUSED);
     size_t n = 0;
     CHECK_ERR(evq_tcp_write(stream, "x", 1, &n), EVQ_ECONNREFUSED);
     evq_tcp_close(stream);
+    evq_socket_close(refuser);
     evq_poll_close(poll);
 }
 

@@ -19,7 +19,7 @@ EVQ_TEST(a_refused_connect_is_an_error_event_every_time_it_is_armed)
     REQUIRE_OK(evq_poll_open(&poll));
     evq_socket refuser;
     uint16_t port;
-    REQUIRE_OK(ch06_refusing_port(&refuser, &port));
+    REQUIRE_OK(evq_net_refusing_loopback(&refuser, &port));
     evq_tcp *stream = NULL;
     REQUIRE_OK(evq_tcp_connect(poll, "127.0.0.1", port, &stream));
     REQUIRE_OK(evq_register(poll, stream, 7, EVQ_READABLE));
@@ -245,7 +245,7 @@ EVQ_TEST(a_full_resolver_queue_is_efull_and_makes_no_stream)
     /* Numeric hosts never queue: the pool's bound does not concern them. */
     evq_socket refuser;
     uint16_t port;
-    REQUIRE_OK(ch06_refusing_port(&refuser, &port));
+    REQUIRE_OK(evq_net_refusing_loopback(&refuser, &port));
     CHECK_OK(evq_tcp_connect(poll, "127.0.0.1", port, &c));
     evq_tcp_close(a);
     evq_tcp_close(b);
