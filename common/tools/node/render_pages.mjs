@@ -201,8 +201,7 @@ async function renderPage(sessionId, file) {
       fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
       pngs.push(png);
     }
-    const png = pngs[0];
-    return { ...result, errors, png, pngs };
+    return { ...result, errors, pngs };
   } finally {
     listeners.delete(listener);
   }
@@ -234,8 +233,8 @@ try {
       if (r.broken.length) complaints.push(`diagram(s) ${r.broken.join(', ')} drawn as mermaid's syntax-error picture`);
       if (r.blocks > 0 && r.state !== 'done') complaints.push(`mermaid did not finish: ${r.state}`);
       if (r.c_blocks > 0 && r.highlighted === 0) complaints.push('C code blocks are not highlighted');
-      const relative = path.relative(process.cwd(), r.png);
-      const shot = `${relative.startsWith('..') ? r.png : relative}` +
+      const relative = path.relative(process.cwd(), r.pngs[0]);
+      const shot = `${relative.startsWith('..') ? r.pngs[0] : relative}` +
                    `${r.pngs.length > 1 ? ` (1 of ${r.pngs.length} parts)` : ''}`;
       console.log(`${name}: ${r.svgs} of ${r.blocks} diagrams drawn, ${r.errors.length} errors logged; ${shot}`);
       for (const c of complaints) console.error(`${name}: ${c}`);
