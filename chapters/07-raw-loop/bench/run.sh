@@ -189,9 +189,14 @@ start_server() { # name command dir: sets server_pid and port
         read -r -a argv <<<"$command"
         "${server_pin[@]}" "${argv[@]}" >"$dir/server.log" 2>&1 &
         server_pid=$!
-        if "$probe" wait-port "$port" 10 && alive "$server_pid"; then
-            return 0
-        fi
+        # Up to 10 s for it to accept, unless it has died already.
+        for _ in $(seq 50); do
+            if "$probe" wait-port "$port" 0.2; then
+                alive "$server_pid" && return 0
+                break
+            fi
+            alive "$server_pid" || break
+        done
         stop_server # it did not start (the port was taken?): another port
     done
     echo "  $name did not start; its output:"
