@@ -19,9 +19,10 @@
 #   cpu_us_per_rt,max_us,server_cpu_pct,client_cpu_pct,other_cpu_pct,client
 #
 # (CPU shares in % of one core: the server's, the client's, and the rest of
-# the machine's. A measurement during which other programs took more than
-# --max-other % of a core is taken again, twice at most: on a shared
-# machine a neighbour's build would otherwise be measured as a slow server.)
+# the machine's. Each measurement waits for a quiet half second first, and
+# one during which other programs took more than --max-other % of a core
+# is taken again, twice at most: on a shared machine a neighbour's build
+# would otherwise be measured as a slow server.)
 #
 # Then OUT/summary.csv and OUT/summary.md: medians over the runs and the
 # ratios to the baseline (the first echo server of the list, the first http
@@ -55,9 +56,9 @@ Usage: run.sh --loadgen PATH --probe PATH --servers FILE --out DIR [options]
   --http-client C        wrk, loadgen or auto: wrk when installed (default auto)
   --only REGEX           only the servers whose name matches
   --no-pin               do not pin the server to CPU 0 and the client to CPU 1
-  --max-other PCT        take a measurement again when the rest of the machine
-                         used more than PCT % of a core meanwhile (default 25;
-                         0: never)
+  --max-other PCT        wait for the rest of the machine to use less than PCT %
+                         of a core before measuring, and measure again when it
+                         used more meanwhile (default 25; 0: never)
   --plot PATH            plot.sh to run at the end (default: next to run.sh)
 USAGE
 }
@@ -204,6 +205,24 @@ start_server() { # name command dir: sets server_pid and port
     return 1
 }
 
+# ---- a quiet machine ------------------------------------------------------------------------
+# Before each measurement, wait (60 s at most) for half a second in which
+# the rest of the machine keeps its CPUs busy for less than --max-other %
+# of a core: a neighbour's burst passes instead of landing in the numbers.
+wait_quiet() {
+    [ "$max_other" -gt 0 ] || return 0
+    local before after waited=0
+    while [ $waited -lt 120 ]; do
+        before=$("$probe" busy-ns) || return 0
+        sleep 0.5
+        after=$("$probe" busy-ns) || return 0
+        # busy ns over 0.5 s, in % of one core: (after - before) / 5e6
+        [ $(((after - before) / 5000000)) -le "$max_other" ] && return 0
+        waited=$((waited + 1))
+    done
+    printf '(the machine stayed busy) '
+}
+
 # ---- one measurement -----------------------------------------------------------------------
 results=$out/results.csv
 echo "server,protocol,connections,run,round_trips_per_s,p50_us,p99_us,cpu_us_per_rt,max_us,server_cpu_pct,client_cpu_pct,other_cpu_pct,client" >"$results"
@@ -271,6 +290,7 @@ measure() { # name protocol command connections run
     [ "$protocol" = http ] && client=$http_client
     printf '%-9s %-4s %4s connections, run %s: ' "$name" "$protocol" "$connections" "$run"
     for attempt in 1 2 3; do
+        wait_quiet
         rm -rf "$dir" && mkdir -p "$dir"
         if ! start_server "$name" "$command" "$dir"; then
             fail "$name $protocol $connections connections run $run: the server did not start"

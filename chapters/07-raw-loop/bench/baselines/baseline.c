@@ -29,7 +29,7 @@ static int usage(FILE *to, const char *program, const char *name, int status)
     fprintf(to,
             "Usage: %s [--port P] [--threads N]\n"
             "\n"
-            "An echo server on 127.0.0.1 (%s), the baseline of chapter 7's benchmark.\n"
+            "An echo server on 127.0.0.1 (%s), a baseline of chapter 7's benchmark.\n"
             "Everything a connection sends comes back to it. Ctrl-C (SIGINT) or SIGTERM\n"
             "stops it cleanly.\n"
             "\n"
