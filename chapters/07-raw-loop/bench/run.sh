@@ -24,10 +24,11 @@
 # is taken again, twice at most: on a shared machine a neighbour's build
 # would otherwise be measured as a slow server.)
 #
-# Then OUT/summary.csv and OUT/summary.md: medians over the runs and the
-# ratios to the baseline (the first echo server of the list, the first http
-# server), each ratio taken within a run and then the median of those, and
-# OUT/caption.txt (when, where, how); with gnuplot, the SVG plots (plot.sh).
+# Then OUT/summary.csv and OUT/summary.md (summarize.sh): medians over the
+# clean runs and the ratios to the baseline (the first echo server of the
+# list, the first http server), each ratio taken within a run and then the
+# median of those; OUT/caption.txt (when, where, how); with gnuplot, the SVG
+# plots (plot.sh).
 #
 # The server list (FILE) has one server per line, "name protocol command",
 # where the command may use {port} and {dir} (a scratch directory), or
@@ -59,6 +60,8 @@ Usage: run.sh --loadgen PATH --probe PATH --servers FILE --out DIR [options]
   --max-other PCT        wait for the rest of the machine to use less than PCT %
                          of a core before measuring, and measure again when it
                          used more meanwhile (default 25; 0: never)
+  --clean PCT            the summary's medians keep the runs during which the rest
+                         of the machine used at most PCT % of a core (default 10)
   --plot PATH            plot.sh to run at the end (default: next to run.sh)
 USAGE
 }
@@ -67,7 +70,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 loadgen='' probe='' servers='' out='' work=''
 seconds=3 warmup=0.5 runs=3 size=64 depth=1
 echo_connections='1 100 1000' http_connections='50 500'
-http_path=/bytes/13 http_client=auto only='' pin=yes plot=$here/plot.sh max_other=25
+http_path=/bytes/13 http_client=auto only='' pin=yes plot=$here/plot.sh max_other=25 clean=10
 while [ $# -gt 0 ]; do
     case $1 in
     --loadgen) loadgen=$2 ;;
@@ -87,6 +90,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2 ;;
     --plot) plot=$2 ;;
     --max-other) max_other=$2 ;;
+    --clean) clean=$2 ;;
     --no-pin) pin=no; shift; continue ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -97,7 +101,7 @@ done
 is_count() { case $1 in '' | *[!0-9]*) return 1 ;; *) [ "$1" -gt 0 ] ;; esac; }
 if [ -z "$loadgen" ] || [ -z "$probe" ] || [ -z "$servers" ] || [ -z "$out" ] ||
     ! is_count "$seconds" || ! is_count "$runs" || ! is_count "$size" || ! is_count "$depth" ||
-    ! [[ $max_other =~ ^[0-9]+$ ]]; then
+    ! [[ $max_other =~ ^[0-9]+$ ]] || ! [[ $clean =~ ^[0-9]+$ ]]; then
     usage >&2
     exit 2
 fi
@@ -344,84 +348,7 @@ for run in $(seq "$runs"); do
 done
 
 # ---- the summary ----------------------------------------------------------------------------
-# Medians over the runs; each ratio is taken within one run (same minute,
-# same machine) against that run's baseline, and the median of those is kept.
-awk -F, -v echo_baseline="${echo_names[0]:-}" -v http_baseline="${http_names[0]:-}" \
-    -v summary_csv="$out/summary.csv" '
-function median(list,    n, v, i, j, t) {
-    n = split(list, v, " ")
-    if (n == 0) return ""
-    for (i = 2; i <= n; i++) {          # insertion sort: mawk has no asort
-        t = v[i] + 0
-        for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
-        v[j + 1] = t
-    }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
-function add(key, value) { if (value != "") values[key] = values[key] " " value }
-NR == 1 { next }
-{
-    server = $1; protocol = $2; c = $3; run = $4
-    if (!((protocol, server) in seen)) {
-        seen[protocol, server] = 1
-        servers[protocol] = servers[protocol] " " server
-        if (!(protocol in protocol_seen)) { protocol_seen[protocol] = 1; protocols = protocols " " protocol }
-    }
-    if (!((protocol, c) in counts_seen)) { counts_seen[protocol, c] = 1; counts[protocol] = counts[protocol] " " c }
-    key = protocol SUBSEP server SUBSEP c
-    runs[key]++
-    add(key SUBSEP "rate", $5); add(key SUBSEP "p50", $6); add(key SUBSEP "p99", $7)
-    add(key SUBSEP "cpu", $8); add(key SUBSEP "server", $10); add(key SUBSEP "client", $11)
-    add(key SUBSEP "other", $12)
-    rate[key, run] = $5; cpu[key, run] = $8
-    runs_of[key] = runs_of[key] " " run
-}
-END {
-    print "protocol,server,connections,runs,round_trips_per_s,p50_us,p99_us,cpu_us_per_rt,rate_vs_baseline,cpu_vs_baseline,server_cpu_pct,client_cpu_pct,other_cpu_pct" > summary_csv
-    np = split(protocols, plist, " ")
-    for (p = 1; p <= np; p++) {
-        protocol = plist[p]
-        baseline = protocol == "echo" ? echo_baseline : http_baseline
-        nc = split(counts[protocol], clist, " ")
-        for (i = 2; i <= nc; i++) {      # connection counts in numeric order
-            t = clist[i] + 0
-            for (j = i - 1; j >= 1 && clist[j] + 0 > t; j--) clist[j + 1] = clist[j]
-            clist[j + 1] = t
-        }
-        printf "\n| %s server | connections | %s/s | vs %s | p50 us | p99 us | server CPU us per %s | vs %s | server CPU %% | client CPU %% | other CPU %% |\n", protocol, protocol == "echo" ? "round trips" : "requests", baseline, protocol == "echo" ? "round trip" : "request", baseline
-        print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        ns = split(servers[protocol], slist, " ")
-        for (s = 1; s <= ns; s++) {
-            for (i = 1; i <= nc; i++) {
-                c = clist[i]; key = protocol SUBSEP slist[s] SUBSEP c
-                if (!(key in runs)) continue
-                base = protocol SUBSEP baseline SUBSEP c
-                rr = ""; cr = ""
-                nr = split(runs_of[key], rlist, " ")
-                for (r = 1; r <= nr; r++) {
-                    run = rlist[r]
-                    if (rate[base, run] > 0 && rate[key, run] != "")
-                        rr = rr " " rate[key, run] / rate[base, run]
-                    if (cpu[base, run] > 0 && cpu[key, run] != "")
-                        cr = cr " " cpu[key, run] / cpu[base, run]
-                }
-                mr = median(rr); mc = median(cr)
-                rate_m = median(values[key, "rate"]); cpu_m = median(values[key, "cpu"])
-                printf "%s,%s,%s,%d,%.0f,%.1f,%.1f,%s,%s,%s,%s,%s,%s\n", protocol, slist[s], c, runs[key],
-                    rate_m, median(values[key, "p50"]), median(values[key, "p99"]),
-                    cpu_m == "" ? "" : sprintf("%.3f", cpu_m),
-                    mr == "" ? "" : sprintf("%.3f", mr), mc == "" ? "" : sprintf("%.3f", mc),
-                    median(values[key, "server"]), median(values[key, "client"]),
-                    median(values[key, "other"]) > summary_csv
-                printf "| %s | %s | %.0f | %s | %.1f | %.1f | %s | %s | %s | %s | %s |\n", slist[s], c, rate_m,
-                    mr == "" ? "-" : sprintf("%.2f", mr), median(values[key, "p50"]),
-                    median(values[key, "p99"]), cpu_m == "" ? "-" : sprintf("%.2f", cpu_m),
-                    mc == "" ? "-" : sprintf("%.2f", mc), median(values[key, "server"]),
-                    median(values[key, "client"]), median(values[key, "other"])
-            }
-        }
-    }
-}' "$results" | tee "$out/summary.md"
+"$here/summarize.sh" "$out" "$clean" || fail "the summary"
 
 # ---- when, where, how: the caption of every plot ------------------------------------------
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -431,7 +358,7 @@ http_how="wrk -t1"
 [ "$http_client" = loadgen ] && http_how="the load generator's HTTP mode"
 {
     echo "Measured $(date -u +%Y-%m-%d) on ${cpu_model:-an unknown CPU} ($cores cores$virtual), Linux $(uname -r)."
-    echo "One server thread; $pinning; $runs runs of $seconds s each, medians; server CPU time from /proc/<pid>/task/*/schedstat."
+    echo "One server thread; $pinning; $runs runs of $seconds s, medians of the runs other programs left alone; server CPU time from schedstat."
     echo "Echo: the bench's load generator (raw epoll), ${size}-byte messages, depth $depth. HTTP: $http_how, GET $http_path."
 } >"$out/caption.txt"
 echo
