@@ -345,7 +345,10 @@ static void on_event(void *context, raw_loop *loop, const evq_event *event)
         if (next == 0)
             return;
     }
-    bool early = next < 0 && connection_busy(c);
+    /* A client that leaves (or is dropped) before its answer is complete
+     * has left early; an end between requests, or after the last answer,
+     * is the normal end. */
+    bool early = c->state == WRITING || (c->state == READING && c->head_started);
     close_connection(w, c, early, false);
 }
 /* ANCHOR_END: on_event */
@@ -650,6 +653,18 @@ void server_request_stop(server *s)
         evq_poll_wake(s->tables[q].poll);
 }
 /* ANCHOR_END: request_stop */
+
+int server_wake(server *s)
+{
+    if (!s)
+        return EVQ_EINVAL;
+    for (unsigned q = 0; q < s->queues; q++) {
+        int rc = evq_poll_wake(s->tables[q].poll);
+        if (rc != 0 && rc != EVQ_ECLOSED)
+            return rc;
+    }
+    return 0;
+}
 
 int server_sync(server *s)
 {
