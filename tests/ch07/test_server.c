@@ -504,8 +504,16 @@ EVQ_TEST(stop_with_connections_in_every_state)
     CHECK_OK(server_stop(s, &totals));
     CHECK_UINT(totals.accepted, ==, 6);
     CHECK_UINT(totals.closed, ==, 6);
+#ifdef _WIN32
+    /* Under Wine the echo whose client stopped reading does not stay
+     * blocked (measured: it is sometimes back to reading, nothing queued,
+     * when the stop comes), so it may be closed at once instead. */
+    CHECK_UINT(totals.stop_closed + totals.stop_finished, ==, 5);
+    CHECK_UINT(totals.stop_closed, >=, 3);
+#else
     CHECK_UINT(totals.stop_closed, ==, 3);
     CHECK_UINT(totals.stop_finished, ==, 2);
+#endif
     CHECK_UINT(totals.stop_cut, ==, 1);
     client_close(idle);
     client_close(half);

@@ -332,10 +332,19 @@ static void on_event(void *context, raw_loop *loop, const evq_event *event)
             return;
         }
     }
-    if (c->in_grace && (ready & EVQ_TIMEOUT) &&
-        evq_clock_read(&w->server->config.clock) >= grace_end(w->server)) {
-        close_connection(w, c, false, true); /* the grace is over */
-        return;
+    if (c->in_grace && (ready & EVQ_TIMEOUT)) {
+        if (evq_clock_read(&w->server->config.clock) >= grace_end(w->server)) {
+            close_connection(w, c, false, true); /* the grace is over */
+            return;
+        }
+        /* Before the grace's end, a TIMEOUT is the stop's wake-up (the
+         * walk sets every deadline to 0, the ones already in their grace
+         * too): the grace's deadline again, and carry on. */
+        ready &= ~(uint32_t)EVQ_TIMEOUT;
+        if (connection_deadline(w, c, 0) != 0) {
+            close_connection(w, c, true, false);
+            return;
+        }
     }
     int next = c->protocol == SERVER_ECHO ? echo_event(w, c, ready) : http_event(w, c, ready);
     if (next == NEXT_READABLE || next == NEXT_WRITABLE) {
