@@ -58,6 +58,28 @@ static inline server *start_server(const server_config *config)
     return s;
 }
 
+/* Start on `threads` loops in `design`. NULL also when the design is not
+ * available here - per-thread on Windows, which must say EVQ_ENOTSUP -
+ * and *refused tells which. */
+static inline server *start_design(server_config *config, unsigned threads,
+                                   enum server_design design, bool *refused)
+{
+    config->threads = threads;
+    config->design = design;
+    server *s = NULL;
+    int rc = server_start(config, &s);
+    *refused = false;
+#ifdef _WIN32
+    if (design == SERVER_PER_THREAD && threads > 1) {
+        CHECK_ERR(rc, EVQ_ENOTSUP); /* no SO_REUSEPORT */
+        *refused = true;
+        return NULL;
+    }
+#endif
+    CHECK_OK(rc);
+    return s;
+}
+
 static inline server_stats stats_now(server *s)
 {
     server_stats stats;

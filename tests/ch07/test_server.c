@@ -365,18 +365,12 @@ static void stats_through_the_channel(enum server_design design)
     server_config config;
     test_config(&config);
     use_test_clock(&config, &clock);
-    config.threads = 2;
-    config.design = design;
     config.stats_interval_ms = 1000;
-    server *s = NULL;
-    int rc = server_start(&config, &s);
-#ifdef _WIN32
-    if (design == SERVER_PER_THREAD) {
-        CHECK_ERR(rc, EVQ_ENOTSUP); /* no SO_REUSEPORT */
+    bool refused;
+    server *s = start_design(&config, 2, design, &refused);
+    if (refused)
         return;
-    }
-#endif
-    REQUIRE_OK(rc);
+    REQUIRE(s != NULL);
     client *c = client_open(server_port(s, SERVER_HTTP));
     REQUIRE(c != NULL);
     response r;

@@ -51,18 +51,12 @@ static void load_on_four_threads(enum server_design design)
 {
     server_config config;
     test_config(&config);
-    config.threads = 4;
-    config.design = design;
     config.stats_interval_ms = 10; /* reports through the channel, during the load */
-    server *s = NULL;
-    int rc = server_start(&config, &s);
-#ifdef _WIN32
-    if (design == SERVER_PER_THREAD) {
-        CHECK_ERR(rc, EVQ_ENOTSUP); /* no SO_REUSEPORT on Windows */
+    bool refused;
+    server *s = start_design(&config, 4, design, &refused);
+    if (refused)
         return;
-    }
-#endif
-    REQUIRE_OK(rc);
+    REQUIRE(s != NULL);
     http_job jobs[HTTP_CLIENTS];
     evq_thread threads[HTTP_CLIENTS];
     for (int t = 0; t < HTTP_CLIENTS; t++) {
@@ -112,17 +106,11 @@ static void stop_reaches_every_loop(enum server_design design)
 {
     server_config config;
     test_config(&config);
-    config.threads = 4;
-    config.design = design;
-    server *s = NULL;
-    int rc = server_start(&config, &s);
-#ifdef _WIN32
-    if (design == SERVER_PER_THREAD) {
-        CHECK_ERR(rc, EVQ_ENOTSUP);
+    bool refused;
+    server *s = start_design(&config, 4, design, &refused);
+    if (refused)
         return;
-    }
-#endif
-    REQUIRE_OK(rc);
+    REQUIRE(s != NULL);
     client *clients[16];
     for (int i = 0; i < 16; i++) {
         clients[i] = client_open(server_port(s, i % 2 ? SERVER_HTTP : SERVER_ECHO));
