@@ -355,6 +355,32 @@ EVQ_TEST(a_client_that_stops_reading_is_dropped_at_its_send_deadline)
     CHECK_OK(server_stop(s, NULL));
 }
 
+/* A closing connection whose client never closes its side: the lingering
+ * close ends at its deadline. */
+EVQ_TEST(a_lingering_close_ends_at_its_deadline)
+{
+    test_clock clock;
+    server_config config;
+    test_config(&config);
+    server *s = start_timed(&clock, &config);
+    REQUIRE(s != NULL);
+    client *c = client_open(server_port(s, SERVER_HTTP));
+    REQUIRE(c != NULL);
+    response r;
+    CHECK_OK(client_send(c, "BAD\r\n\r\n"));
+    CHECK_OK(read_response(c, &r, false, sizeof c->buffer));
+    CHECK_INT(r.status, ==, 400);
+    CHECK_OK(expect_closed(c)); /* the server's FIN; ours never comes */
+    advance(s, &clock, 1999);
+    CHECK_UINT(stats_now(s).closed, ==, 0);
+    advance(s, &clock, 1);
+    server_stats stats = stats_now(s);
+    CHECK_UINT(stats.closed, ==, 1);
+    CHECK_UINT(stats.linger_timeouts, ==, 1);
+    client_close(c);
+    CHECK_OK(server_stop(s, NULL));
+}
+
 /* ---- the stats line -------------------------------------------------------------------------- */
 /* Every loop reports its interval through the channel; one line is made
  * once all have: with two loops and three intervals, six reports, three
@@ -567,6 +593,7 @@ int main(int argc, char **argv)
         EVQ_CASE(an_idle_connection_is_closed_at_its_deadline),
         EVQ_CASE(an_echo_connection_is_idle_from_its_last_byte),
         EVQ_CASE(a_client_that_stops_reading_is_dropped_at_its_send_deadline),
+        EVQ_CASE(a_lingering_close_ends_at_its_deadline),
         EVQ_CASE(stats_lines_through_the_channel_per_thread),
         EVQ_CASE(stats_lines_through_the_channel_shared),
         EVQ_CASE(stop_with_connections_in_every_state),
