@@ -212,7 +212,8 @@ int connection_begin_close(struct worker *w, struct connection *c)
 
 /* ---- latency ------------------------------------------------------------------------------ */
 /* A latency in nanoseconds goes to a bucket: its power of two, and which
- * quarter of it. Four steps per doubling: p99 within 19%. */
+ * quarter of it. Four steps per doubling: a percentile is reported as its
+ * bucket's upper end, at most 25% above the true value. */
 static unsigned latency_bucket(uint64_t ns)
 {
     if (ns < 4)
