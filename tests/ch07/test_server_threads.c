@@ -138,6 +138,67 @@ EVQ_TEST(stop_reaches_every_loop_shared)
     stop_reaches_every_loop(SERVER_SHARED);
 }
 
+/* Answers in flight when the stop comes, spread over the loops: each
+ * finishes whole within the grace, whichever loop owns it, then ends. */
+static void answers_finish_on_every_loop(enum server_design design)
+{
+    enum { CLIENTS = 8 };
+    server_config config;
+    test_config(&config);
+    config.limits.write_high = 64 * 1024;
+    config.limits.write_low = 16 * 1024;
+    config.grace_ms = 60000; /* the test never waits for it to end */
+    bool refused;
+    server *s = start_design(&config, 4, design, &refused);
+    if (refused)
+        return;
+    REQUIRE(s != NULL);
+    client *clients[CLIENTS];
+    uint64_t size = UINT64_C(8) << 20; /* more than the kernels' buffers hold */
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = client_open(server_port(s, SERVER_HTTP));
+        REQUIRE(clients[i] != NULL);
+        client_small_window(clients[i]);
+        CHECK_OK(client_send(clients[i], "GET /bytes/8388608 HTTP/1.1\r\n\r\n"));
+    }
+    CHECK_UINT(WAIT_STAT(s, answered_ok, CLIENTS), ==, CLIENTS);
+    uint64_t written, give_up = evq_clock_now_ns() + evq_ms_to_ns(WAIT_LIMIT_MS);
+    do { /* until the answers stand still: every client's window is full */
+        written = stats_now(s).bytes_out;
+        evq_sleep_ms(20);
+    } while (stats_now(s).bytes_out != written && evq_clock_now_ns() < give_up);
+    CHECK_UINT(written, <, size * CLIENTS);
+    server_request_stop(s);
+    for (int i = 0; i < CLIENTS; i++) {
+        response r;
+        CHECK_OK(read_response(clients[i], &r, false, sizeof clients[i]->buffer));
+        CHECK_UINT(r.body_length, ==, size);
+        CHECK_UINT(r.pattern_differs, ==, UINT64_MAX);
+        CHECK_OK(expect_closed(clients[i]));
+        client_close(clients[i]);
+    }
+    server_stats totals;
+    CHECK_OK(server_stop(s, &totals));
+    CHECK_UINT(totals.closed, ==, CLIENTS);
+#ifdef _WIN32
+    /* Under Wine an answer may have gone whole into the kernel already. */
+    CHECK_UINT(totals.stop_finished + totals.stop_closed, ==, CLIENTS);
+#else
+    CHECK_UINT(totals.stop_finished, ==, CLIENTS);
+#endif
+    CHECK_UINT(totals.stop_cut, ==, 0);
+}
+
+EVQ_TEST(answers_in_flight_finish_on_every_loop_per_thread)
+{
+    answers_finish_on_every_loop(SERVER_PER_THREAD);
+}
+
+EVQ_TEST(answers_in_flight_finish_on_every_loop_shared)
+{
+    answers_finish_on_every_loop(SERVER_SHARED);
+}
+
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
@@ -145,6 +206,8 @@ int main(int argc, char **argv)
         EVQ_CASE(four_threads_shared_design_under_load),
         EVQ_CASE(stop_reaches_every_loop_per_thread),
         EVQ_CASE(stop_reaches_every_loop_shared),
+        EVQ_CASE(answers_in_flight_finish_on_every_loop_per_thread),
+        EVQ_CASE(answers_in_flight_finish_on_every_loop_shared),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
 }
