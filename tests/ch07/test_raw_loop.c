@@ -370,7 +370,10 @@ EVQ_TEST(a_send_wakes_the_loop_asleep_in_the_queue)
     struct counting counting = {0};
     raw_loop loop;
     raw_loop_config config = {
-        .poll = poll, .clock = evq_clock_system(), .stop = &stop, .inbox = &channel,
+        .poll = poll,
+        .clock = evq_clock_system(),
+        .stop = &stop,
+        .inbox = &channel,
         .hooks = {.on_message = count_message, .context = &counting},
     };
     REQUIRE_OK(raw_loop_init(&loop, &config));

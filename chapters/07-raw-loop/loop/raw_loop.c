@@ -226,8 +226,8 @@ int raw_loop_turn(raw_loop *loop, bool *done)
     loop->stats.turns++;
 
     size_t n = 0;
-    int rc = evq_poll_wait(loop->config.poll, loop->events, RAW_LOOP_EVENTS,
-                           wait_timeout_ms(loop), &n);
+    int rc =
+        evq_poll_wait(loop->config.poll, loop->events, RAW_LOOP_EVENTS, wait_timeout_ms(loop), &n);
     if (rc == EVQ_ECLOSED) { /* the queue was shut down under us: nothing more can come */
         loop->stopping = true;
         *done = true;

@@ -216,8 +216,8 @@ int evq_tcp_connect(evq_poll *poll, const char *host, uint16_t port, evq_tcp **o
 
 /* A listening socket on the first address of host:port that works, each
  * tried in turn. The name is resolved on this thread: see evq.h. */
-static int listen_socket(evq_poll *poll, const char *host, uint16_t port, int backlog,
-                         bool shared, evq_socket *out)
+static int listen_socket(evq_poll *poll, const char *host, uint16_t port, int backlog, bool shared,
+                         evq_socket *out)
 {
     evq_address_list addresses = {0};
     /* The resolver is one thread's: waiters wait for a listen that resolves. */
