@@ -203,33 +203,31 @@ static void issue_and_write(struct generator *g, struct connection *c)
 /* ANCHOR: check_echo */
 /* Echo: `data[0, len)` is what came back after the `c->received` bytes
  * before it. Every byte must be the one sent at that place of the stream;
- * each message complete is a round trip. */
+ * each message that is whole is a round trip, its latency recorded. */
 static void check_echo(struct generator *g, struct connection *c, const unsigned char *data,
                        size_t len)
 {
     uint64_t outstanding = c->written - c->received; /* sent, not back yet */
     size_t comparable = len < outstanding ? len : (size_t)outstanding;
     const unsigned char *expected = source_at(g, c, c->received);
-    if (memcmp(data, expected, comparable) != 0) {
-        size_t at = 0;
-        while (data[at] == expected[at])
-            at++;
+    size_t good = comparable;
+    if (memcmp(data, expected, comparable) != 0)
+        for (good = 0; data[good] == expected[good]; good++)
+            ;
+    /* The bytes before a wrong one were right: their messages count. */
+    c->received += good;
+    g->result->bytes_checked += good;
+    while (c->completed < c->received / g->message_size && !g->failed)
+        complete(g, c);
+    if (good < comparable)
         fail(g, &g->result->mismatches, 1,
              "connection %u: echo mismatch at byte %" PRIu64 " of its stream: got 0x%02x, "
              "sent 0x%02x",
-             c->index, c->received + at, data[at], expected[at]);
-        return;
-    }
-    if (comparable < len) {
+             c->index, c->received, data[good], expected[good]);
+    else if (comparable < len)
         fail(g, &g->result->mismatches, 1,
              "connection %u: %" PRIu64 " bytes came back, only %" PRIu64 " were sent", c->index,
-             c->received + len, c->written);
-        return;
-    }
-    c->received += len;
-    g->result->bytes_checked += len;
-    while (c->completed < c->received / g->message_size && !g->failed)
-        complete(g, c);
+             c->received + (len - good), c->written);
 }
 /* ANCHOR_END: check_echo */
 
