@@ -2,11 +2,12 @@
 #
 # In-process, every backend (Wine too): the generator against peers whose
 # faults are known - an echo peer that corrupts a byte, falls silent or hangs
-# up, the delay server (HTTP; and not an echo server) - asserting counts and
-# exit statuses, never speed.
+# up, the delay server (HTTP; and not an echo server) - and against chapter
+# 7's server (both designs), asserting counts and exit statuses, never speed.
 foreach(backend IN LISTS ch07_backends)
   evq_add_test_program(ch07_${backend}_test_load PART ch07 VARIANT ${backend}
-                       SOURCES test_load.c LIBS ch07_load_core_${backend} evq_delayserver
+                       SOURCES test_load.c
+                       LIBS ch07_load_core_${backend} ch07_server_core_${backend} evq_delayserver
                        TIMEOUT 120)
 endforeach()
 
@@ -47,5 +48,21 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND TARGET ch07_bench_epoll_echo AND TARGE
                        SERVER ${delay} CLIENT --http /nowhere --connections 1 --round-trips 5)
     ch07_load_cli_test(${backend} load_cli_bad_arguments 2 "--round-trips and --seconds"
                        SERVER ${epoll_echo} CLIENT --round-trips 5 --seconds 1)
+    # Chapter 7's server as a program, on the same backend, two threads of
+    # each design: everything answered and checked, then a clean SIGTERM.
+    if(TARGET ch07_server_${backend})
+      foreach(design per-thread shared)
+        set(chapter_server $<TARGET_FILE:ch07_server_${backend}> --threads 2 --design ${design}
+                           --stats-interval 0)
+        ch07_load_cli_test(${backend} load_cli_chapter_server_echo_${design} 0
+                           "verdict: OK - 10000 round trips, every echo checked"
+                           SERVER ${chapter_server} --echo-port 0
+                           CLIENT --connections 100 --depth 2 --round-trips 100)
+        ch07_load_cli_test(${backend} load_cli_chapter_server_http_${design} 0
+                           "statuses +200: 2000 .*\nverdict: OK - 2000 requests, every answer 200"
+                           SERVER ${chapter_server} --http-port 0
+                           CLIENT --http / --connections 50 --depth 4 --round-trips 40)
+      endforeach()
+    endif()
   endforeach()
 endif()

@@ -5,6 +5,7 @@
  * (0, 1 or 2), never a speed.
  */
 #include "load.h"
+#include "server.h"
 
 #include "evq.h"
 
@@ -236,16 +237,16 @@ EVQ_TEST(echo_hang_up_with_answers_owed_is_lost)
 /* The delay server answers HTTP, not an echo: a mismatch at byte 0. */
 EVQ_TEST(echo_against_a_server_that_is_not_an_echo_server)
 {
-    evq_delay_server *server;
+    evq_delay_server *delay;
     evq_delay_server_config config;
     evq_delay_server_config_init(&config);
     config.header_timeout_ms = 100; /* it answers 408 to a head that never ends */
-    REQUIRE_OK(evq_delay_server_start(&config, &server));
+    REQUIRE_OK(evq_delay_server_start(&config, &delay));
     load_result r;
-    int status = run_load(evq_delay_server_port(server), &r,
+    int status = run_load(evq_delay_server_port(delay), &r,
                           (const char *[]){"--port", "{port}", "--connections", "1",
                                            "--round-trips", "10", "--timeout", "10", NULL});
-    evq_delay_server_stop(server);
+    evq_delay_server_stop(delay);
     CHECK_INT(status, ==, 1);
     CHECK_UINT(r.mismatches, ==, 1);
     CHECK(contains(r.failure, "echo mismatch at byte 0 of its stream"));
@@ -270,16 +271,16 @@ EVQ_TEST(refused_connection_is_a_failure)
 
 EVQ_TEST(http_pipelined_answers_counted_by_status)
 {
-    evq_delay_server *server;
-    REQUIRE_OK(evq_delay_server_start(NULL, &server));
+    evq_delay_server *delay;
+    REQUIRE_OK(evq_delay_server_start(NULL, &delay));
     load_result r;
     int status =
-        run_load(evq_delay_server_port(server), &r,
+        run_load(evq_delay_server_port(delay), &r,
                  (const char *[]){"--port", "{port}", "--http", "/0/hello", "--connections", "4",
                                   "--depth", "3", "--round-trips", "20", NULL});
     evq_delay_server_stats stats;
-    evq_delay_server_get_stats(server, &stats);
-    evq_delay_server_stop(server);
+    evq_delay_server_get_stats(delay, &stats);
+    evq_delay_server_stop(delay);
     CHECK_INT(status, ==, 0);
     CHECK_UINT(r.round_trips, ==, 80);
     CHECK_UINT(stats.answered, ==, 80);
@@ -292,13 +293,13 @@ EVQ_TEST(http_pipelined_answers_counted_by_status)
 /* The delay server answers 400 to a path it does not know, and closes. */
 EVQ_TEST(http_non_200_is_counted_and_fails_the_run)
 {
-    evq_delay_server *server;
-    REQUIRE_OK(evq_delay_server_start(NULL, &server));
+    evq_delay_server *delay;
+    REQUIRE_OK(evq_delay_server_start(NULL, &delay));
     load_result r;
-    int status = run_load(evq_delay_server_port(server), &r,
+    int status = run_load(evq_delay_server_port(delay), &r,
                           (const char *[]){"--port", "{port}", "--http", "/nowhere",
                                            "--connections", "1", "--round-trips", "5", NULL});
-    evq_delay_server_stop(server);
+    evq_delay_server_stop(delay);
     CHECK_INT(status, ==, 1);
     CHECK_UINT(r.non_200, ==, 1);
     CHECK_UINT(r.lost, ==, 1); /* the next request: the server closed after its 400 */
@@ -327,6 +328,86 @@ EVQ_TEST(http_against_an_echo_server_is_a_mismatch)
     CHECK_INT(status, ==, 1);
     CHECK_UINT(r.mismatches, ==, 1);
     CHECK(contains(r.failure, "not an HTTP/1.x answer"));
+}
+
+/* ---- chapter 7's server ------------------------------------------------------------- */
+
+/* The chapter's server in-process on two loop threads, both protocols; the
+ * design is the platform's default, or `shared`. */
+static int start_server(server **out, bool shared)
+{
+    server_config config;
+    server_config_init(&config);
+    config.threads = 2;
+    config.stats_interval_ms = 0;
+    if (shared)
+        config.design = SERVER_SHARED;
+    return server_start(&config, out);
+}
+
+static void server_echo_case(bool shared)
+{
+    server *s;
+    REQUIRE_OK(start_server(&s, shared));
+    load_result r;
+    int status = run_load(server_port(s, SERVER_ECHO), &r,
+                          (const char *[]){"--port", "{port}", "--connections", "50", "--size",
+                                           "200", "--depth", "2", "--round-trips", "40", NULL});
+    server_stats totals;
+    CHECK_OK(server_stop(s, &totals));
+    CHECK_INT(status, ==, 0);
+    CHECK_UINT(r.round_trips, ==, 2000);
+    CHECK_UINT(r.bytes_checked, ==, 400000);
+    CHECK_UINT(totals.accepted, ==, 50);
+    CHECK_UINT(totals.bytes_out, ==, 400000); /* what the server echoed, we checked */
+}
+
+EVQ_TEST(chapter_server_echo_counts_match)
+{
+    server_echo_case(false);
+}
+
+EVQ_TEST(chapter_server_shared_design_echo_counts_match)
+{
+    server_echo_case(true);
+}
+
+EVQ_TEST(chapter_server_http_pipelined_answers_all_200)
+{
+    server *s;
+    REQUIRE_OK(start_server(&s, false));
+    load_result r;
+    int status = run_load(server_port(s, SERVER_HTTP), &r,
+                          (const char *[]){"--port", "{port}", "--http", "/", "--connections", "20",
+                                           "--depth", "4", "--round-trips", "25", NULL});
+    server_stats totals;
+    CHECK_OK(server_stop(s, &totals));
+    CHECK_INT(status, ==, 0);
+    CHECK_UINT(r.round_trips, ==, 500);
+    CHECK_UINT(r.status_kinds, ==, 1);
+    CHECK_INT(r.statuses[0].status, ==, 200);
+    CHECK_UINT(r.statuses[0].count, ==, 500);
+    CHECK_UINT(totals.answered_ok, ==, 500);
+}
+
+/* A 404 keeps the connection: every answer comes back, counted as 404, and
+ * the run fails on them alone. */
+EVQ_TEST(chapter_server_http_404_counted_not_lost)
+{
+    server *s;
+    REQUIRE_OK(start_server(&s, false));
+    load_result r;
+    int status =
+        run_load(server_port(s, SERVER_HTTP), &r,
+                 (const char *[]){"--port", "{port}", "--http", "/nowhere", "--connections", "3",
+                                  "--depth", "2", "--round-trips", "10", NULL});
+    CHECK_OK(server_stop(s, NULL));
+    CHECK_INT(status, ==, 1);
+    CHECK_UINT(r.round_trips, ==, 30);
+    CHECK_UINT(r.non_200, ==, 30);
+    CHECK_UINT(r.lost + r.mismatches + r.errors, ==, 0);
+    CHECK_UINT(r.status_kinds, ==, 1);
+    CHECK_INT(r.statuses[0].status, ==, 404);
 }
 
 /* ---- the command line ---------------------------------------------------------------- */
@@ -366,6 +447,10 @@ int main(int argc, char **argv)
         EVQ_CASE(http_pipelined_answers_counted_by_status),
         EVQ_CASE(http_non_200_is_counted_and_fails_the_run),
         EVQ_CASE(http_against_an_echo_server_is_a_mismatch),
+        EVQ_CASE(chapter_server_echo_counts_match),
+        EVQ_CASE(chapter_server_shared_design_echo_counts_match),
+        EVQ_CASE(chapter_server_http_pipelined_answers_all_200),
+        EVQ_CASE(chapter_server_http_404_counted_not_lost),
         EVQ_CASE(bad_arguments_exit_2),
     };
     return evq_test_main(argc, argv, cases, EVQ_COUNT(cases));
