@@ -60,7 +60,7 @@ int load_parse_args(int argc, char **argv, load_options *o, char *why, size_t wh
 {
     load_options_init(o);
     bool have_port = false, have_seconds = false, have_warmup = false;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *name = argv[i];
         if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
             return 1;
@@ -102,7 +102,6 @@ int load_parse_args(int argc, char **argv, load_options *o, char *why, size_t wh
         }
         if (!ok)
             return bad(why, why_len, "%s %s: not a valid value", name, value);
-        i++;
     }
     if (!have_port)
         return bad(why, why_len, "--port is required");
