@@ -11,7 +11,9 @@
 #
 # COMMAND starts the server, with {port} where the port goes. Writes
 # DIR/NAME.syscalls.txt (counts and per round trip), DIR/NAME.report.txt
-# (perf report, flat, symbols over 0.5 %) and DIR/NAME.loadgen.txt. Two
+# (perf report, flat, symbols over 0.5 %), DIR/NAME.dso.txt (by program and
+# library: the kernel's share), DIR/NAME.user.txt (user-space symbols over
+# 0.1 %) and DIR/NAME.loadgen.txt. Two
 # separate load runs, one per perf mode, so that neither pays for the other.
 # Needs perf (Debian: linux-perf) and the right to trace the server (root,
 # or kernel.perf_event_paranoid <= 1 for kernel samples).
@@ -62,8 +64,8 @@ round_trips() { # of the last load run in the loadgen's text
 # 1. system calls, by kind (tracepoints count every call; no sampling)
 start "$@"
 events=raw_syscalls:sys_enter
-for call in epoll_wait epoll_pwait epoll_ctl recvfrom sendto read write readv writev futex \
-    clock_gettime accept4; do
+for call in epoll_wait epoll_pwait epoll_ctl recvfrom sendto recvmsg sendmsg read write readv \
+    writev futex accept4; do
     events+=",syscalls:sys_enter_$call"
 done
 perf stat -x, -e "$events" -p "$pid" -o "$out/$name.perf-stat.csv" &
@@ -96,5 +98,8 @@ perf report -i "$out/$name.perf.data" --stdio --no-children --sort sym,dso --per
     2>/dev/null | grep -v '^$' >"$out/$name.report.txt"
 perf report -i "$out/$name.perf.data" --stdio --no-children --sort dso 2>/dev/null |
     grep -v '^$' >"$out/$name.dso.txt"
+# The program's own share, symbol by symbol (the kernel's [k] lines left out).
+perf report -i "$out/$name.perf.data" --stdio --no-children --sort sym,dso --percent-limit 0.1 \
+    2>/dev/null | grep -v '^$' | grep -v '\[k\]' >"$out/$name.user.txt"
 rm -f "$out/$name.perf.data" "$out/$name.perf.data.old"
-echo "$name: $out/$name.syscalls.txt, $out/$name.report.txt, $out/$name.dso.txt"
+echo "$name: $out/$name.{syscalls,report,dso,user}.txt"
