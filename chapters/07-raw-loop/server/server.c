@@ -232,9 +232,16 @@ static uint64_t bucket_upper(unsigned bucket)
     return ((UINT64_C(4) + quarter + 1) << (top - 2)) - 1;
 }
 
+/* From the turn the request's bytes were read (that turn's loop_time: when
+ * the wait returned them) to now, when its whole answer has been taken: the
+ * time it waited behind the turn's other events, and any turns it waited for
+ * the socket. A measurement, not a decision: so it reads the clock itself,
+ * once per answer, rather than the turn's loop_time (which would make every
+ * answer given in the turn of its request count 0). */
 void record_latency(struct worker *w, uint64_t since)
 {
-    w->latency[latency_bucket(evq_elapsed_ns(worker_now(w), since))]++;
+    uint64_t now = evq_clock_read(&w->server->config.clock);
+    w->latency[latency_bucket(evq_elapsed_ns(now, since))]++;
 }
 
 static uint64_t latency_p99(struct worker *w)
