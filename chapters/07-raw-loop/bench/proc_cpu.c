@@ -10,6 +10,10 @@
 
 #define MAX_DEPTH 8 /* nginx: master and worker; nothing here goes deeper */
 
+/* ANCHOR: schedstat */
+/* The first field of /proc/<pid>/task/<tid>/schedstat: the nanoseconds the
+ * scheduler has run this thread on a CPU (user and kernel time, counted at
+ * every switch, not sampled at ticks as /proc/<pid>/stat's utime is). */
 static int thread_cpu_ns(pid_t pid, long tid, uint64_t *ns)
 {
     char path[96];
@@ -25,6 +29,7 @@ static int thread_cpu_ns(pid_t pid, long tid, uint64_t *ns)
     *ns += on_cpu;
     return 0;
 }
+/* ANCHOR_END: schedstat */
 
 static int tree_cpu_ns(pid_t pid, uint64_t *ns, int depth)
 {

@@ -63,6 +63,8 @@ Usage: run.sh --loadgen PATH --probe PATH --servers FILE --out DIR [options]
   --clean PCT            the summary's medians keep the runs during which the rest
                          of the machine used at most PCT % of a core (default 10)
   --plot PATH            plot.sh to run at the end (default: next to run.sh)
+  --caption TEXT         what the servers run on, for the caption (default "One
+                         server thread")
 USAGE
 }
 
@@ -71,6 +73,7 @@ loadgen='' probe='' servers='' out='' work=''
 seconds=3 warmup=0.5 runs=3 size=64 depth=1
 echo_connections='1 100 1000' http_connections='50 500'
 http_path=/bytes/13 http_client=auto only='' pin=yes plot=$here/plot.sh max_other=25 clean=10
+caption_threads='One server thread'
 while [ $# -gt 0 ]; do
     case $1 in
     --loadgen) loadgen=$2 ;;
@@ -91,6 +94,7 @@ while [ $# -gt 0 ]; do
     --plot) plot=$2 ;;
     --max-other) max_other=$2 ;;
     --clean) clean=$2 ;;
+    --caption) caption_threads=$2 ;;
     --no-pin) pin=no; shift; continue ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -358,7 +362,7 @@ http_how="wrk -t1"
 [ "$http_client" = loadgen ] && http_how="the load generator's HTTP mode"
 {
     echo "Measured $(date -u +%Y-%m-%d) on ${cpu_model:-an unknown CPU} ($cores cores$virtual), Linux $(uname -r)."
-    echo "One server thread; $pinning; $runs runs of $seconds s, medians of the runs other programs left alone; server CPU time from schedstat."
+    echo "$caption_threads; $pinning; $runs runs of $seconds s, medians of the runs other programs left alone; server CPU time from schedstat."
     echo "Echo: the bench's load generator (raw epoll), ${size}-byte messages, depth $depth. HTTP: $http_how, GET $http_path."
 } >"$out/caption.txt"
 echo

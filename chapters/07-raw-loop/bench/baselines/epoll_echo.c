@@ -90,6 +90,7 @@ static bool update_interest(struct server *server, struct connection *c)
     return true;
 }
 
+/* ANCHOR: drain */
 /* Drain the socket, echoing as it goes. false: the connection was closed. */
 static bool on_readable(struct server *server, struct connection *c)
 {
@@ -115,6 +116,7 @@ static bool on_readable(struct server *server, struct connection *c)
     }
     return update_interest(server, c);
 }
+/* ANCHOR_END: drain */
 
 static bool on_writable(struct server *server, struct connection *c)
 {
