@@ -25,6 +25,7 @@
 #include <string.h>
 
 #ifdef _WIN32
+#include <stdatomic.h>
 #include <windows.h>
 #else
 #include <signal.h>
@@ -35,13 +36,13 @@
 /* Windows calls a console handler on a thread of its own: it may set the
  * flag and wake the queues itself (server_request_stop), then let main go
  * on to the rest of the stop. */
-static server *running;
+static _Atomic(server *) running; /* set by main once it has started */
 static HANDLE stop_event;
 
 static BOOL WINAPI on_console_event(DWORD type)
 {
     (void)type; /* Ctrl-C, Ctrl-Break, closing the console: all mean stop */
-    server_request_stop(running);
+    server_request_stop(atomic_load(&running)); /* NULL (not started yet): main sees the event */
     SetEvent(stop_event);
     return TRUE;
 }
@@ -271,7 +272,7 @@ int main(int argc, char **argv)
         return 1;
     }
 #ifdef _WIN32
-    running = s;
+    atomic_store(&running, s); /* a Ctrl-C before this: the event is set, server_stop stops it */
 #endif
     static const char *const names[SERVER_PROTOCOLS] = {"echo", "http"};
     for (int p = 0; p < SERVER_PROTOCOLS; p++) {

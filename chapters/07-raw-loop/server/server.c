@@ -212,7 +212,8 @@ int connection_begin_close(struct worker *w, struct connection *c)
 
 /* ---- latency ------------------------------------------------------------------------------ */
 /* A latency in nanoseconds goes to a bucket: its power of two, and which
- * quarter of it. Four steps per doubling: p99 within 19%. */
+ * quarter of it. Four steps per doubling: a percentile is reported as its
+ * bucket's upper end, at most 25% above the true value. */
 static unsigned latency_bucket(uint64_t ns)
 {
     if (ns < 4)
@@ -297,13 +298,44 @@ static bool connection_busy(const struct connection *c)
     return c->protocol == SERVER_ECHO ? echo_busy(c) : http_busy(c);
 }
 
+/* ANCHOR: apply_stop */
+/* The term flag is set. The first event of each connection after it (the
+ * stop's walk gives every one an event) decides: nothing in flight - close
+ * it now; an answer in flight - it may finish within the grace, and its
+ * deadline is the grace's end. After that, a TIMEOUT before the grace's
+ * end is only the walk's wake-up (it reaches connections already in their
+ * grace too); one at the end cuts the connection. Returns false when the
+ * connection was closed here, else what is left of *ready for it. */
+static bool apply_stop(struct worker *w, struct connection *c, uint32_t *ready)
+{
+    if (!c->in_grace && !connection_busy(c)) {
+        COUNT(w, stop_closed, 1);
+        close_connection(w, c, false, false);
+        return false;
+    }
+    bool first = !c->in_grace;
+    c->in_grace = true;
+    if (!first && (*ready & EVQ_TIMEOUT) &&
+        evq_clock_read(&w->server->config.clock) >= grace_end(w->server)) {
+        close_connection(w, c, false, true); /* the grace is over */
+        return false;
+    }
+    if (!first && !(*ready & EVQ_TIMEOUT))
+        return true;
+    *ready &= ~(uint32_t)EVQ_TIMEOUT;
+    if (connection_deadline(w, c, 0) != 0) { /* in its grace: the grace's end */
+        close_connection(w, c, true, false);
+        return false;
+    }
+    return true;
+}
+/* ANCHOR_END: apply_stop */
+
 /* ANCHOR: on_event */
 /* An event: the listener's (accept), or a connection's - the token finds its
  * record, and the protocol carries on from the state the record says it was
  * in. A token whose connection has gone (its slot's generation moved on) is
- * dropped. Once the term flag is set, the first event of each connection
- * applies the stop: a connection with nothing in flight is closed, one
- * with an answer in flight may finish it within the grace. */
+ * dropped. */
 static void on_event(void *context, raw_loop *loop, const evq_event *event)
 {
     (void)loop;
@@ -318,25 +350,8 @@ static void on_event(void *context, raw_loop *loop, const evq_event *event)
         return;
     }
     uint32_t ready = event->ready;
-    if (server_stopping(w->server) && !c->in_grace) {
-        if (!connection_busy(c)) {
-            COUNT(w, stop_closed, 1);
-            close_connection(w, c, false, false);
-            return;
-        }
-        c->in_grace = true;
-        ready &= ~(uint32_t)EVQ_TIMEOUT; /* the stop's own wake-up, not a deadline */
-        int rc = connection_deadline(w, c, 0);
-        if (rc != 0) {
-            close_connection(w, c, true, false);
-            return;
-        }
-    }
-    if (c->in_grace && (ready & EVQ_TIMEOUT) &&
-        evq_clock_read(&w->server->config.clock) >= grace_end(w->server)) {
-        close_connection(w, c, false, true); /* the grace is over */
+    if (server_stopping(w->server) && !apply_stop(w, c, &ready))
         return;
-    }
     int next = c->protocol == SERVER_ECHO ? echo_event(w, c, ready) : http_event(w, c, ready);
     if (next == NEXT_READABLE || next == NEXT_WRITABLE) {
         /* The last thing done with c on this thread: from here it is armed,
@@ -345,12 +360,16 @@ static void on_event(void *context, raw_loop *loop, const evq_event *event)
         if (next == 0)
             return;
     }
-    bool early = next < 0 && connection_busy(c);
+    /* A client that leaves (or is dropped) before its answer is complete
+     * has left early; an end between requests, or after the last answer,
+     * is the normal end. */
+    bool early = c->state == WRITING || (c->state == READING && c->head_started);
     close_connection(w, c, early, false);
 }
 /* ANCHOR_END: on_event */
 
 /* ANCHOR: stats */
+/* ANCHOR: report */
 /* Every stats interval, on every loop: this loop's numbers for the
  * interval go to the stats through the channel of queue 0 (a message; the
  * loops share nothing else for it). */
@@ -367,6 +386,7 @@ static void report(void *context, raw_loop *loop, uint64_t intervals)
     w->interval_requests = w->interval_in = w->interval_out = 0;
     memset(w->latency, 0, sizeof w->latency);
 }
+/* ANCHOR_END: report */
 
 /* A report arrives (on loop 0; in the shared design, on any loop of the
  * queue): summed with the others until every loop has reported for this
@@ -551,7 +571,10 @@ static int open_queues(struct server *s)
     }
     return 0;
 }
+/* ANCHOR_END: threads */
 
+/* ANCHOR: start_loops */
+/* One raw loop per thread, on its queue; the stats task on each. */
 static int start_loops(struct server *s)
 {
     const server_config *config = &s->config;
@@ -578,7 +601,7 @@ static int start_loops(struct server *s)
     }
     return 0;
 }
-/* ANCHOR_END: threads */
+/* ANCHOR_END: start_loops */
 
 int server_start(const server_config *config, server **out)
 {
@@ -650,6 +673,18 @@ void server_request_stop(server *s)
         evq_poll_wake(s->tables[q].poll);
 }
 /* ANCHOR_END: request_stop */
+
+int server_wake(server *s)
+{
+    if (!s)
+        return EVQ_EINVAL;
+    for (unsigned q = 0; q < s->queues; q++) {
+        int rc = evq_poll_wake(s->tables[q].poll);
+        if (rc != 0 && rc != EVQ_ECLOSED)
+            return rc;
+    }
+    return 0;
+}
 
 int server_sync(server *s)
 {

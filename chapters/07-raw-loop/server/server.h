@@ -123,6 +123,10 @@ void server_request_stop(server *s);
  * been looked at and whatever fell due has been handled. */
 int server_sync(server *s);
 
+/* Tests: wake every queue (a loop that sleeps until a deadline on a clock
+ * the test moved looks at it again). */
+int server_wake(server *s);
+
 /* server_request_stop, wait for the loops to finish, close everything and
  * free it. *totals (may be NULL) gets the last counters. 0, or the error
  * that ended a loop early. NULL is ignored. */
