@@ -28,6 +28,8 @@
 
 enum timer_kind { TIMER_WARMUP_END, TIMER_MEASURE_END };
 
+/* ANCHOR: connection */
+/* What one connection has in flight, kept across turns. */
 struct connection {
     evq_tcp *stream;    /* NULL once closed */
     unsigned index;     /* its token */
@@ -41,6 +43,7 @@ struct connection {
     uint64_t body_left; /* HTTP: bytes of the current answer's body still to come */
     bool in_body;
 };
+/* ANCHOR_END: connection */
 
 struct generator {
     load_options options;
@@ -151,7 +154,10 @@ static int make_source(struct generator *g)
 
 /* ---- one connection ---------------------------------------------------------------- */
 
-/* A message's whole answer has come back: one round trip. */
+/* A message's whole answer has come back: one round trip. Its latency is in
+ * loop time - from the turn that issued it to the turn that saw its answer
+ * (the template reads the clock once per turn) - so it includes the rest of
+ * those turns: what the client itself adds, as every client does. */
 static void complete(struct generator *g, struct connection *c)
 {
     uint64_t now = raw_loop_now(&g->loop);
