@@ -542,6 +542,38 @@ EVQ_TEST(stop_with_connections_in_every_state)
     client_close(backlog);
 }
 
+/* An answer the write queue took whole but has not sent yet (the client
+ * reads slowly) is in flight too: the stop must not close the connection
+ * under it - evq_tcp_close drops what is queued - but let it go, then FIN. */
+EVQ_TEST(stop_lets_an_answer_that_is_only_queued_go)
+{
+    server_config config;
+    test_config(&config);
+    config.serve[SERVER_ECHO] = false;
+    config.limits.write_high = 16u << 20; /* the whole answer fits in the queue */
+    config.limits.write_low = 4u << 20;
+    server *s = start_server(&config);
+    REQUIRE(s != NULL);
+    client *slow = client_open(server_port(s, SERVER_HTTP));
+    REQUIRE(slow != NULL);
+    client_small_window(slow);
+    uint64_t size = UINT64_C(12) << 20; /* more than the kernels' buffers hold */
+    CHECK_OK(client_send(slow, "GET /bytes/12582912 HTTP/1.1\r\n\r\n"));
+    CHECK_UINT(WAIT_STAT(s, bytes_out, size), >=, size); /* taken whole: READING again */
+    server_request_stop(s);
+    CHECK_OK(server_sync(s));
+    response r;
+    CHECK_OK(read_response(slow, &r, false, sizeof slow->buffer));
+    CHECK_UINT(r.body_length, ==, size);
+    CHECK_UINT(r.checksum, ==, pattern_checksum(size));
+    CHECK_OK(expect_closed(slow));
+    client_close(slow);
+    server_stats totals;
+    CHECK_OK(server_stop(s, &totals));
+    CHECK_UINT(totals.stop_closed, ==, 0);
+    CHECK_UINT(totals.stop_cut, ==, 0);
+}
+
 /* A stop with nothing open returns at once, even to a loop with no
  * periodic task (it sleeps with no timeout: only the wake ends its wait);
  * a server that served nothing is freed (ASan: no leak). */
@@ -599,6 +631,7 @@ int main(int argc, char **argv)
         EVQ_CASE(stats_lines_through_the_channel_per_thread),
         EVQ_CASE(stats_lines_through_the_channel_shared),
         EVQ_CASE(stop_with_connections_in_every_state),
+        EVQ_CASE(stop_lets_an_answer_that_is_only_queued_go),
         EVQ_CASE(stop_with_nothing_open),
         EVQ_CASE(bad_configs_are_einval),
     };

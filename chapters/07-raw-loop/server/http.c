@@ -26,7 +26,9 @@ void http_body_pattern(uint64_t offset, unsigned char *out, size_t length)
 
 bool http_busy(const struct connection *c)
 {
-    return c->state != READING;
+    /* READING with bytes still queued: the last answer was taken whole by
+     * evq_tcp_write, but has not all gone - closing now would drop its tail. */
+    return c->state != READING || evq_tcp_queued(c->stream) > 0;
 }
 
 /* ---- deadlines ---------------------------------------------------------------- */
@@ -272,6 +274,8 @@ int http_event(struct worker *w, struct connection *c, uint32_t ready)
         return on_timeout(w, c);
     if (c->state == CLOSING)
         return connection_linger(w, c);
+    if (c->state == READING && c->in_grace)  /* stopping: its last answer is queued */
+        return connection_begin_close(w, c); /* FIN once it has gone */
     if (c->state == READING)
         return resume(w, c);
     int rc = answer(w, c); /* WRITING */

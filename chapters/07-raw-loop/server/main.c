@@ -87,6 +87,8 @@ static void wait_for_stop_signal(server *s)
 /* ---- arguments ----------------------------------------------------------------- */
 static int usage(FILE *to, const char *program, int status)
 {
+    server_config defaults;
+    server_config_init(&defaults); /* the default design depends on the system */
     fprintf(to,
             "Usage: %s [--host H] [--echo-port P] [--http-port P] [--threads N]\n"
             "          [--design shared|per-thread] [--stats-interval MS] [--grace MS]\n"
@@ -103,7 +105,7 @@ static int usage(FILE *to, const char *program, int status)
             "  --http-port P        serve HTTP on port P: GET / and GET /bytes/N\n"
             "  --threads N          loop threads, 1 to %d (default 1)\n"
             "  --design D           per-thread: a queue and listeners per thread\n"
-            "                       (SO_REUSEPORT; not on Windows); shared: one queue,\n"
+            "                       (SO_REUSEPORT; not on Windows or macOS); shared: one queue,\n"
             "                       N loops waiting on it (default %s)\n"
             "  --stats-interval MS  a stats line every MS ms; 0: none (default %u)\n"
             "  --grace MS           how long answers in flight may finish after Ctrl-C\n"
@@ -120,11 +122,7 @@ static int usage(FILE *to, const char *program, int status)
             "  %s --http-port 8080 --threads 2 &\n"
             "  curl -s http://127.0.0.1:8080/bytes/1000 | wc -c\n",
             program, evq_backend(), SERVER_MAX_THREADS,
-#ifdef _WIN32
-            "shared",
-#else
-            "per-thread",
-#endif
+            defaults.design == SERVER_SHARED ? "shared" : "per-thread",
             SERVER_DEFAULT_STATS_INTERVAL, SERVER_DEFAULT_GRACE, SERVER_DEFAULT_MAX_CONNECTIONS,
             SERVER_DEFAULT_HEAD_TIMEOUT, SERVER_DEFAULT_IDLE_TIMEOUT, SERVER_DEFAULT_SEND_TIMEOUT,
             program);

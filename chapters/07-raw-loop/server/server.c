@@ -11,6 +11,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sys/socket.h> /* SO_REUSEPORT_LB, where the system has it */
+#endif
 
 /* Message kinds on a queue's channel. */
 enum { MESSAGE_REPORT = 1, MESSAGE_PING = 2 };
@@ -24,10 +27,12 @@ void server_config_init(server_config *config)
     config->host = "127.0.0.1";
     config->serve[SERVER_ECHO] = config->serve[SERVER_HTTP] = true;
     config->threads = 1;
-#ifdef _WIN32
-    config->design = SERVER_SHARED; /* Windows has no SO_REUSEPORT */
-#else
+#if !defined(_WIN32) && (defined(__linux__) || defined(SO_REUSEPORT_LB))
     config->design = SERVER_PER_THREAD;
+#else
+    /* Windows and macOS: nothing spreads connections over listeners that
+     * share a port (evq_tcp_listen_shared is EVQ_ENOTSUP there). */
+    config->design = SERVER_SHARED;
 #endif
     config->stats_interval_ms = SERVER_DEFAULT_STATS_INTERVAL;
     config->stats_out = stdout;
