@@ -23,6 +23,7 @@ struct echo_pool {
     atomic_uint violations;       /* two threads on one stream at once */
     atomic_uint spurious;         /* READABLE with nothing to read */
     atomic_uint failures;         /* a read, write or re-arm that failed */
+    atomic_uint merged;           /* bytes read after an event's first: see below */
     atomic_bool stop;
     unsigned long per_thread[WAITERS];
 };
@@ -67,6 +68,11 @@ static void echo_waiter_run(void *arg)
                 atomic_fetch_add(&pool->failures, 1);
             if (got == 0)
                 atomic_fetch_add(&pool->spurious, 1);
+            /* The echo is written before the read loop ends: a slow thread
+             * can find the stream's next byte already there, sent by the
+             * driver in answer to that echo, and take both in one event. */
+            if (got > 1)
+                atomic_fetch_add(&pool->merged, (unsigned)got - 1);
             atomic_fetch_add(&pool->handled[i], (unsigned)got);
             me->pool->per_thread[me->index]++;
             atomic_store(&pool->busy[i], 0);
@@ -112,6 +118,7 @@ EVQ_TEST(four_waiters_hand_each_event_to_exactly_one)
     atomic_init(&pool.violations, 0);
     atomic_init(&pool.spurious, 0);
     atomic_init(&pool.failures, 0);
+    atomic_init(&pool.merged, 0);
     atomic_init(&pool.stop, false);
     evq_thread threads[WAITERS];
     struct echo_waiter waiters[WAITERS];
@@ -142,10 +149,15 @@ EVQ_TEST(four_waiters_hand_each_event_to_exactly_one)
         events += pool.per_thread[w];
         threads_used += pool.per_thread[w] > 0;
     }
-    evq_test_note("%zu echoes, %lu events: %lu / %lu / %lu / %lu per thread", echoed, events,
-                  pool.per_thread[0], pool.per_thread[1], pool.per_thread[2], pool.per_thread[3]);
+    unsigned merged = atomic_load(&pool.merged);
+    evq_test_note("%zu echoes, %lu events (%u bytes taken with another's event): %lu / %lu / "
+                  "%lu / %lu per thread",
+                  echoed, events, merged, pool.per_thread[0], pool.per_thread[1],
+                  pool.per_thread[2], pool.per_thread[3]);
     CHECK_UINT(echoed, ==, (size_t)STREAMS * ROUNDS);
-    CHECK_UINT(events, ==, (unsigned long)STREAMS * ROUNDS);
+    /* One event per byte, but for the bytes a slow owner read with the one
+     * before: never a byte with no event to carry it, never one told twice. */
+    CHECK_UINT(events + merged, ==, (unsigned long)STREAMS * ROUNDS);
     CHECK_UINT(atomic_load(&pool.violations), ==, 0);
     CHECK_UINT(atomic_load(&pool.spurious), ==, 0);
     CHECK_UINT(atomic_load(&pool.failures), ==, 0);
