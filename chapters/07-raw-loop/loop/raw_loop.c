@@ -55,20 +55,28 @@ int raw_channel_send(raw_channel *channel, const raw_message *message)
 }
 /* ANCHOR_END: channel_send */
 
-int raw_channel_try_recv(raw_channel *channel, raw_message *out)
+/* The oldest message, and how many are left after it, under one lock. */
+static int channel_take(raw_channel *channel, raw_message *out, size_t *left)
 {
-    if (!channel || !out)
-        return EVQ_EINVAL;
     evq_mutex_lock(&channel->lock);
     if (channel->count == 0) {
         evq_mutex_unlock(&channel->lock);
+        *left = 0;
         return EVQ_EWOULDBLOCK;
     }
     *out = channel->slots[channel->head];
     channel->head = (channel->head + 1) % channel->capacity;
-    channel->count--;
+    *left = --channel->count;
     evq_mutex_unlock(&channel->lock);
     return 0;
+}
+
+int raw_channel_try_recv(raw_channel *channel, raw_message *out)
+{
+    if (!channel || !out)
+        return EVQ_EINVAL;
+    size_t left;
+    return channel_take(channel, out, &left);
 }
 
 size_t raw_channel_count(raw_channel *channel)
@@ -178,8 +186,8 @@ static uint64_t next_deadline(const raw_loop *loop)
 
 static int wait_timeout_ms(const raw_loop *loop)
 {
-    if (loop->config.inbox && raw_channel_count(loop->config.inbox) > 0)
-        return 0; /* messages left over from the last turn's budget */
+    if (loop->messages_left)
+        return 0; /* left over from the last turn's budget */
     uint64_t deadline = next_deadline(loop);
     if (deadline == UINT64_MAX)
         return -1;
@@ -246,13 +254,17 @@ int raw_loop_turn(raw_loop *loop, bool *done)
     }
 
     raw_message message;
+    size_t left = 0;
     for (size_t i = 0; loop->config.inbox && i < loop->config.message_budget &&
-                       raw_channel_try_recv(loop->config.inbox, &message) == 0;
+                       channel_take(loop->config.inbox, &message, &left) == 0;
          i++) {
         loop->stats.messages++;
         if (hooks->on_message)
             hooks->on_message(hooks->context, loop, &message);
     }
+    /* Messages past the budget: their senders found the channel non-empty,
+     * so none of them woke the queue - the next wait must not sleep. */
+    loop->messages_left = left > 0;
 
     fire_timers(loop);
     run_periodic(loop);

@@ -126,7 +126,8 @@ struct raw_loop {
         size_t count;
     } last;
     evq_timers timers;
-    bool stopping; /* the flag has been seen */
+    bool stopping;      /* the flag has been seen */
+    bool messages_left; /* the last turn's budget left messages in the inbox */
     evq_event events[RAW_LOOP_EVENTS];
     raw_loop_stats stats;
 };
