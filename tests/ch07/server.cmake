@@ -6,8 +6,10 @@
 #                        clean stop with connections in every state;
 #   test_server_threads  four loops, both designs, under load (the tsan
 #                        preset runs it: ctest -L ch07);
-#   the program          --help, bad options (exit 2 with the reason) and,
-#                        on POSIX, a real SIGINT/SIGTERM with connections open.
+#   the program          --help, bad options (exit 2 with the reason) and a
+#                        real SIGINT/SIGTERM with connections open (on POSIX,
+#                        test_server_signal.c; under Wine, where SIGINT is a
+#                        console Ctrl-C, ctrl_c_under_wine.sh).
 get_property(ch07_server_test_backends GLOBAL PROPERTY EVQ_ch07_BACKENDS)
 foreach(backend IN LISTS ch07_server_test_backends)
   foreach(part test_server test_server_threads)
@@ -37,6 +39,18 @@ foreach(backend IN LISTS ch07_server_test_backends)
                              OUTPUT "per-thread needs SO_REUSEPORT.*use --design shared"
                              ARGS --threads 2 --design per-thread
                              LABELS ch07 ${backend} server)
+    # Ctrl-C for real: under Wine, a SIGINT to the program is a console
+    # CTRL_C_EVENT, given to the handler the server registered.
+    if(CMAKE_CROSSCOMPILING AND CMAKE_HOST_UNIX AND CMAKE_CROSSCOMPILING_EMULATOR)
+      find_program(EVQ_BASH bash)
+      if(EVQ_BASH)
+        set(test ch07.${backend}.ctrl_c_with_connections_open_prints_the_totals_and_exits_0)
+        add_test(NAME ${test}
+                 COMMAND ${EVQ_BASH} "${CMAKE_CURRENT_LIST_DIR}/ctrl_c_under_wine.sh"
+                         "$<TARGET_FILE:ch07_server_${backend}>" ${CMAKE_CROSSCOMPILING_EMULATOR})
+        evq_set_test_properties(${test} LABELS ch07 ${backend} server TIMEOUT 120)
+      endif()
+    endif()
   else()
     evq_add_test_program(ch07_${backend}_test_server_signal PART ch07 VARIANT ${backend}
                          SOURCES test_server_signal.c LABELS server
