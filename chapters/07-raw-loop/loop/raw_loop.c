@@ -252,7 +252,9 @@ int raw_loop_turn(raw_loop *loop, bool *done)
         if (hooks->on_event)
             hooks->on_event(hooks->context, loop, &loop->events[i]);
     }
+    /* ANCHOR_END: turn */
 
+    /* ANCHOR: turn_rest */
     raw_message message;
     size_t left = 0;
     for (size_t i = 0; loop->config.inbox && i < loop->config.message_budget &&
@@ -279,7 +281,7 @@ int raw_loop_turn(raw_loop *loop, bool *done)
         *done = true;
     return 0;
 }
-/* ANCHOR_END: turn */
+/* ANCHOR_END: turn_rest */
 
 int raw_loop_run(raw_loop *loop)
 {

@@ -26,12 +26,12 @@ int echo_start(struct worker *w, struct connection *c)
     return rc != 0 ? rc : NEXT_READABLE;
 }
 
-/* ANCHOR: echo */
 /* Write back what has arrived, as much as the write queue takes. When it
  * takes less than offered, the queue is full (write_high): stop reading -
  * arm for WRITABLE only, which comes once it has drained to write_low - so
  * that a client that sends and does not read cannot make us hold more
  * than the queue and the read buffer. */
+/* ANCHOR: echo */
 static int echo_pump(struct worker *w, struct connection *c)
 {
     for (;;) {
@@ -48,9 +48,8 @@ static int echo_pump(struct worker *w, struct connection *c)
             return rc;
         if (c->state == READING) { /* new bytes, nothing in flight: a request starts */
             c->request_at = worker_now(w);
-            COUNT(w, requests, 1);
+            count_request(w);
             COUNT(w, echo_reads, 1);
-            w->interval_requests++;
         }
         size_t taken = 0;
         rc = evq_tcp_write(c->stream, data, length, &taken);
@@ -60,15 +59,12 @@ static int echo_pump(struct worker *w, struct connection *c)
             if ((rc = evq_tcp_consume(c->stream, taken)) != 0)
                 return rc;
             c->active_at = worker_now(w);
-            COUNT(w, bytes_in, taken);
-            COUNT(w, bytes_out, taken);
-            w->interval_in += taken;
-            w->interval_out += taken;
+            count_in(w, taken);
+            count_out(w, taken);
         }
         if (taken < length) { /* the queue is full: backpressure */
             COUNT(w, short_writes, 1);
-            if (c->state == READING)
-                COUNT(w, read_pauses, 1);
+            COUNT(w, read_pauses, c->state == READING); /* reading stops here */
             c->state = WRITING;
             return NEXT_WRITABLE;
         }

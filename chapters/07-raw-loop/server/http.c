@@ -167,8 +167,7 @@ static int answer(struct worker *w, struct connection *c)
         if (rc != 0 && rc != EVQ_EWOULDBLOCK)
             return rc;
         c->taken += n;
-        COUNT(w, bytes_out, n);
-        w->interval_out += n;
+        count_out(w, n);
         if (n < length) { /* the queue is full: backpressure */
             COUNT(w, short_writes, 1);
             if ((before == 0 || c->taken > before) &&
@@ -227,10 +226,8 @@ static int resume(struct worker *w, struct connection *c)
             return NEXT_READABLE;
         if (result == HTTP_PARSE_COMPLETE) {
             route(w, c, data, &request);
-            COUNT(w, requests, 1);
-            COUNT(w, bytes_in, request.head_length);
-            w->interval_requests++;
-            w->interval_in += request.head_length;
+            count_request(w);
+            count_in(w, request.head_length);
             rc = evq_tcp_consume(c->stream, request.head_length); /* `data` is stale now */
         } else {
             char text[160];

@@ -129,6 +129,25 @@ static inline void worker_count(struct worker *w, size_t field, uint64_t n)
     atomic_store_explicit(&w->count[field], v + n, memory_order_relaxed);
 }
 
+/* A request, bytes in, bytes out: into the totals and this interval's numbers. */
+static inline void count_request(struct worker *w)
+{
+    COUNT(w, requests, 1);
+    w->interval_requests++;
+}
+
+static inline void count_in(struct worker *w, uint64_t n)
+{
+    COUNT(w, bytes_in, n);
+    w->interval_in += n;
+}
+
+static inline void count_out(struct worker *w, uint64_t n)
+{
+    COUNT(w, bytes_out, n);
+    w->interval_out += n;
+}
+
 /* server.c, for the protocols. */
 uint64_t worker_now(const struct worker *w);
 bool server_stopping(const struct server *s);
