@@ -192,7 +192,6 @@ static void second_waiter_run(void *arg)
     w->rc = evq_poll_wait(w->poll, &event, 1, 500, &w->n);
 }
 
-/* ANCHOR: second_edge_test */
 /* The claim this chapter corrects: that edge triggering "guarantees that
  * only one thread will be woken up". epoll wakes one waiter per edge, and
  * a second edge on a socket whose first the first thread is still reading
@@ -203,6 +202,7 @@ static void second_waiter_run(void *arg)
  * thread hears nothing. Re-armed, the owner gets the bytes. The version
  * that tells a disarmed stream's edge to whoever waits hands "two" to the
  * second thread while the owner still reads "one". */
+/* ANCHOR: second_edge_test */
 EVQ_TEST(a_second_edge_while_the_owner_reads_goes_to_no_other_thread)
 {
     evq_poll *poll;

@@ -321,12 +321,10 @@ void sys_stream_close(struct sys_poll *sys, evq_tcp *tcp)
     if (stream && sys)
         uring_stream_release(stream);
     if (stream && stream->in_flight > 0) {
-        /* ASYNC_CANCEL only asks: the memory an operation points at is the
-         * kernel's until its own final completion is reaped (the cancel's
-         * completion may come first, and says nothing about it). Keep what
-         * it may still touch - the part of the read buffer a receive was
-         * lent, the chunks a send reads - and free it all with the last
-         * completion. */
+        /* ASYNC_CANCEL only asks: what an operation points at is the
+         * kernel's until its own last completion is reaped (the cancel's may
+         * come first). Keep what it may touch - the read buffer a receive
+         * was lent, the chunks a send reads - and free it with that one. */
         if (sys)
             cancel_all(stream);
         if (stream->receive.in_flight && stream->receive.lent > 0) {
@@ -449,10 +447,10 @@ int sys_arm(struct sys_poll *sys, evq_tcp *tcp, unsigned interests)
 
 /* ---- the wait ---- */
 
-/* ANCHOR: dispatch */
 /* One completion: the waker's, or an operation's, whose outcome goes to
  * tcp_uring.c. Its final completion (no IORING_CQE_F_MORE) hands the
  * operation's memory back; a retired stream is freed with its last one. */
+/* ANCHOR: dispatch */
 static void dispatch(struct sys_poll *sys, const struct io_uring_cqe *cqe, size_t *touched,
                      bool *woken)
 {

@@ -357,7 +357,6 @@ static int receive(evq_tcp *tcp, char *space, size_t *len, size_t *got)
 }
 /* ANCHOR_END: eintr */
 
-/* ANCHOR: fill */
 /* Receive into the buffer until the socket is empty: only then will the
  * kernel's next edge be about new data. Empty is EWOULDBLOCK, or a receive
  * that got fewer bytes than it asked for - epoll(7): "if you call read(2)
@@ -373,6 +372,7 @@ static int receive(evq_tcp *tcp, char *space, size_t *len, size_t *got)
  * connection's error. The socket stays non-blocking throughout (minimio,
  * cfsamson's teaching queue, switched it back to blocking to read, and a
  * spurious wake-up then hung the whole loop). */
+/* ANCHOR: fill */
 static int fill_from_socket(evq_tcp *tcp)
 {
     for (;;) {
@@ -395,9 +395,8 @@ static int fill_from_socket(evq_tcp *tcp)
             len = budget - tcp->turn_received;
         size_t got = 0;
         if ((rc = receive(tcp, space, &len, &got)) == EVQ_EWOULDBLOCK) {
-            /* Empty now: no recv() again until the kernel says otherwise,
-             * and an empty buffer shrinks back (buffer.h, "shrink when
-             * idle"). */
+            /* Empty now: no recv() again until the kernel says otherwise;
+             * an empty buffer shrinks back (buffer.h, "shrink when idle"). */
             tcp->read_drained = true;
             read_buffer_shrink(&tcp->read_buf, tcp->limits.read_initial);
             return 0;
