@@ -46,7 +46,8 @@ if(NOT CMAKE_CROSSCOMPILING)
   # each include marker). A page listed here would be checked for everything
   # but its captions (every page has them now); book-excerpts writes them.
   set(evq_book_unnumbered)
-  set(evq_book_listing_options --listings)
+  # And a listing is read beside the prose: at most 40 lines (STYLE.md).
+  set(evq_book_listing_options --listings --max-lines 40)
   foreach(page IN LISTS evq_book_unnumbered)
     list(APPEND evq_book_listing_options --unnumbered "${page}")
   endforeach()

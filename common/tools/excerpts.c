@@ -1008,6 +1008,17 @@ static void process_page(run *r, const char *page_name)
             continue;
         }
 
+        /* A listing is read beside the prose: past the limit, the reader
+         * loses the thread (STYLE.md: under 40 lines). No update fixes
+         * that; a person cuts or splits the region. */
+        if (r->options->max_lines > 0 && reg.count > r->options->max_lines) {
+            report(r, page_name, k + 1,
+                   "%.*s:%.*s is %zu lines, over the limit of %zu (--max-lines): leave out "
+                   "what the page says anyway, or split it in two",
+                   path_len, m.path, name_len, m.name, reg.count, r->options->max_lines);
+            stats->too_long++;
+        }
+
         size_t first = k + 2, count = closing - first;
         int same = count == reg.count;
         for (size_t c = 0; same && c < count; c++)
@@ -1077,7 +1088,7 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
     }
     fflush(options->out);
     fflush(options->err);
-    if (stats->broken > 0)
+    if (stats->broken > 0 || stats->too_long > 0)
         return EVQ_EXCERPTS_FAILED;
     if (options->mode == EVQ_EXCERPTS_CHECK && (stats->differ > 0 || stats->captions > 0))
         return EVQ_EXCERPTS_FAILED;
@@ -1088,7 +1099,7 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
 
 static const char usage[] =
     "Usage: excerpts [--check | --update] [--root DIR] [--listings] [--unnumbered PAGE]...\n"
-    "                [PAGE.md ...]\n"
+    "                [--max-lines N] [PAGE.md ...]\n"
     "\n"
     "Checks that every code block introduced by a marker line\n"
     "    <!-- include: path/to/file.c:anchor -->\n"
@@ -1103,6 +1114,7 @@ static const char usage[] =
     "                **Listing N.K** \xe2\x80\x94 `path` (N: the page's chapter number or\n"
     "                appendix letter, K: 1, 2, ... in page order); --update writes them\n"
     "  --unnumbered PAGE  no captions checked in PAGE (may be repeated)\n"
+    "  --max-lines N a region of more than N lines fails, in both modes\n"
     "  --help        this text\n";
 
 static const char *plural(size_t n, const char *one, const char *many)
@@ -1112,7 +1124,7 @@ static const char *plural(size_t n, const char *one, const char *many)
 
 int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
 {
-    evq_excerpts_options options = {EVQ_EXCERPTS_CHECK, ".", out, err, 0, NULL, 0};
+    evq_excerpts_options options = {EVQ_EXCERPTS_CHECK, ".", out, err, 0, NULL, 0, 0};
     const char **pages = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *pages);
     const char **unnumbered = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *unnumbered);
     size_t count = 0, unnumbered_count = 0;
@@ -1137,6 +1149,18 @@ int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
             options.listings = 1;
         } else if (strcmp(arg, "--unnumbered") == 0 && k + 1 < argc) {
             unnumbered[unnumbered_count++] = argv[++k];
+        } else if (strcmp(arg, "--max-lines") == 0 && k + 1 < argc) {
+            char *end;
+            const char *value = argv[++k];
+            unsigned long n = strtoul(value, &end, 10);
+            if (value[0] < '0' || value[0] > '9' || *end != '\0' || n == 0) {
+                fprintf(err, "excerpts: --max-lines needs a number of lines above 0, got '%s'\n",
+                        value);
+                free(pages);
+                free(unnumbered);
+                return EVQ_EXCERPTS_USAGE;
+            }
+            options.max_lines = n;
         } else if (strcmp(arg, "--root") == 0 && k + 1 < argc) {
             options.root = argv[++k];
         } else if (strncmp(arg, "--root=", 7) == 0) {
@@ -1180,6 +1204,8 @@ int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err)
         fprintf(out, ", %zu listing %s %s", stats.captions,
                 plural(stats.captions, "caption", "captions"),
                 options.mode == EVQ_EXCERPTS_UPDATE ? "written" : "missing or wrong");
+    if (stats.too_long > 0)
+        fprintf(out, ", %zu too long", stats.too_long);
     if (stats.broken > 0)
         fprintf(out, ", %zu broken", stats.broken);
     fputc('\n', out);

@@ -71,6 +71,7 @@ typedef struct evq_excerpts_options {
     int listings;     /* check (update: write) the "**Listing N.K**" caption of every excerpt */
     const char *const *unnumbered; /* pages exempt from `listings`, as named in `pages` */
     size_t unnumbered_count;
+    size_t max_lines; /* a region longer than this many lines fails; 0: no limit */
 } evq_excerpts_options;
 
 typedef struct evq_excerpts_stats {
@@ -81,6 +82,7 @@ typedef struct evq_excerpts_stats {
     size_t rewritten;       /* blocks rewritten or added (update mode) */
     size_t pages_rewritten; /* pages written back (update mode) */
     size_t captions;        /* listing captions missing or wrong (update: written) */
+    size_t too_long;        /* regions over max_lines (a failure in both modes) */
 } evq_excerpts_stats;
 
 /* Check or update `count` pages. Returns EVQ_EXCERPTS_OK or
@@ -91,7 +93,7 @@ int evq_excerpts_process(const evq_excerpts_options *options, const char *const 
 
 /* The command line:
  *     excerpts [--check | --update] [--root DIR] [--listings] [--unnumbered PAGE]...
- *              [PAGE.md ...]
+ *              [--max-lines N] [PAGE.md ...]
  * Prints the summary ("N excerpts checked in M pages") on `out` and returns
  * the exit status. */
 int evq_excerpts_main(int argc, char **argv, FILE *out, FILE *err);

@@ -109,7 +109,7 @@ static int run_pages(const char *log, const char *root, evq_excerpts_mode mode,
         evq_test_fail(__FILE__, __LINE__, "cannot create %s", log);
         return -1;
     }
-    evq_excerpts_options options = {mode, root, file, file, 0, NULL, 0};
+    evq_excerpts_options options = {mode, root, file, file, 0, NULL, 0, 0};
     int status = evq_excerpts_process(&options, pages, count, stats);
     fclose(file);
     read_file(log, output, sizeof output);
@@ -888,6 +888,41 @@ EVQ_TEST(unnumbered_pages_are_exempt_and_unnamed_pages_fail)
     CHECK_OUTPUT_HAS("no-number.md:5: cannot number this page's listings");
 }
 
+/* ---- the length of a listing (--max-lines) ---------------------------------------- */
+
+EVQ_TEST(a_region_over_max_lines_fails_in_both_modes)
+{
+    char root[] = EVQ_BOOK_FIXTURES;
+    /* `wait` is 7 lines, `inner` 2. */
+    write_file("max_lines.md",
+               PAGE(SAMPLE ":wait", WAIT_REGION) PAGE(SAMPLE ":inner", INNER_REGION));
+    char arg0[] = "excerpts", max[] = "--max-lines", seven[] = "7", six[] = "6";
+    char update[] = "--update", root_opt[] = "--root", page[] = "max_lines.md";
+    char *at_the_limit[] = {arg0, max, seven, root_opt, root, page, NULL};
+    CHECK_INT(run_main("max_lines.log", 6, at_the_limit), ==, 0);
+    CHECK_OUTPUT_HAS("excerpts: 2 excerpts checked in 1 page\n");
+
+    char *over[] = {arg0, max, six, root_opt, root, page, NULL};
+    CHECK_INT(run_main("max_lines.log", 6, over), ==, 1);
+    CHECK_OUTPUT_HAS("max_lines.md:5: " SAMPLE ":wait is 7 lines, over the limit of 6 "
+                     "(--max-lines)");
+    CHECK_OUTPUT_HAS("excerpts: 2 excerpts checked in 1 page, 1 too long\n");
+    CHECK_OUTPUT_LACKS(SAMPLE ":inner is");
+
+    /* --update copies blocks; it cannot shorten a region, so it fails too. */
+    char *over_update[] = {arg0, update, max, six, root_opt, root, page, NULL};
+    CHECK_INT(run_main("max_lines.log", 7, over_update), ==, 1);
+    CHECK_OUTPUT_HAS(", 1 too long\n");
+
+    char zero[] = "0", word[] = "forty";
+    char *bad_zero[] = {arg0, max, zero, page, NULL};
+    CHECK_INT(run_main("max_lines.log", 4, bad_zero), ==, 2);
+    CHECK_OUTPUT_HAS("--max-lines needs a number of lines above 0, got '0'");
+    char *bad_word[] = {arg0, max, word, page, NULL};
+    CHECK_INT(run_main("max_lines.log", 4, bad_word), ==, 2);
+    CHECK_OUTPUT_HAS("got 'forty'");
+}
+
 EVQ_TEST(command_line_rejects_bad_options)
 {
     char arg0[] = "excerpts", bogus[] = "--bogus", root_opt[] = "--root", help[] = "--help";
@@ -934,6 +969,7 @@ int main(int argc, char **argv)
         EVQ_CASE(update_rewrites_what_it_can_and_fails_on_the_rest),
         EVQ_CASE(update_lengthens_fences_only_when_it_adds_a_block),
         EVQ_CASE(command_line_summary_and_status),
+        EVQ_CASE(a_region_over_max_lines_fails_in_both_modes),
         EVQ_CASE(command_line_rejects_bad_options),
         EVQ_CASE(listings_with_captions_pass),
         EVQ_CASE(missing_and_wrong_captions_fail),
