@@ -38,6 +38,11 @@ typedef int evq_socket;
  * from any thread, any number of times. */
 int evq_net_init(void);
 
+/* Hundreds of connections need more descriptors than the soft limit of 1024
+ * that many systems start with: raise the soft limit to the hard one, if
+ * that is more (POSIX; best effort). A no-op on Windows. */
+void evq_net_raise_descriptor_limit(void);
+
 /* The last socket error of this thread (errno or WSAGetLastError) as EVQ_E*. */
 int evq_socket_last_error(void);
 

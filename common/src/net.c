@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 #endif
@@ -40,6 +41,11 @@ int evq_net_init(void)
 {
     InitOnceExecuteOnce(&wsa_once, wsa_start, NULL, NULL);
     return wsa_result;
+}
+
+void evq_net_raise_descriptor_limit(void)
+{
+    /* Windows sockets are handles, with no per-process limit of this kind. */
 }
 
 int evq_socket_last_os_error(void)
@@ -111,6 +117,15 @@ int evq_socket_set_recv_timeout(evq_socket socket, uint32_t timeout_ms)
     if (setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
         return evq_socket_last_error();
     return 0;
+}
+
+void evq_net_raise_descriptor_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
 }
 
 #endif

@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
+
 EVQ_TEST(listen_on_port_zero_reports_the_chosen_port)
 {
     evq_socket listener;
@@ -144,6 +148,25 @@ EVQ_TEST(recv_timeout_returns_instead_of_hanging)
     evq_socket_close(b);
 }
 
+#ifndef _WIN32
+/* A soft limit under the hard one is raised to it (and this process keeps
+ * the raised limit, as the programs that ask do). */
+EVQ_TEST(the_descriptor_limit_is_raised_to_the_hard_limit)
+{
+    struct rlimit limit;
+    REQUIRE_INT(getrlimit(RLIMIT_NOFILE, &limit), ==, 0);
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < 64)
+        SKIP("the hard limit is under 64");
+    struct rlimit lowered = {64, limit.rlim_max};
+    REQUIRE_INT(setrlimit(RLIMIT_NOFILE, &lowered), ==, 0);
+    evq_net_raise_descriptor_limit();
+    struct rlimit now;
+    REQUIRE_INT(getrlimit(RLIMIT_NOFILE, &now), ==, 0);
+    CHECK(now.rlim_cur == limit.rlim_max);
+    CHECK(now.rlim_max == limit.rlim_max);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     static const evq_test_case cases[] = {
@@ -156,6 +179,7 @@ int main(int argc, char **argv)
         EVQ_CASE(close_with_reset_makes_the_peer_see_a_reset),
         EVQ_CASE(abandoned_backlog_connection_is_reset),
         EVQ_CASE(writing_to_a_reset_peer_returns_an_error_not_a_signal),
+        EVQ_CASE(the_descriptor_limit_is_raised_to_the_hard_limit),
 #endif
         EVQ_CASE(pending_error_is_zero_on_a_healthy_socket),
         EVQ_CASE(recv_timeout_returns_instead_of_hanging),

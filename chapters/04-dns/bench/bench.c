@@ -2,7 +2,7 @@
 #if defined(__linux__)
 #define _GNU_SOURCE /* malloc_trim */
 #elif !defined(_WIN32) && !defined(__APPLE__) && !defined(__FreeBSD__)
-#define _POSIX_C_SOURCE 200809L /* getrlimit, sysconf */
+#define _POSIX_C_SOURCE 200809L /* sysconf */
 #endif
 #include "bench.h"
 
@@ -19,7 +19,6 @@
 #include <windows.h>
 #include <psapi.h>
 #else
-#include <sys/resource.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <malloc.h>
@@ -66,16 +65,7 @@ int bench_init(void)
 {
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = (unsigned char)(i % 251);
-#if !defined(_WIN32)
-    /* Hundreds of connections, two descriptors each: many systems start
-     * with a soft limit of 1024. Raise it to the hard limit, if that is
-     * more (nothing to do if it is not). */
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
-#endif
+    evq_net_raise_descriptor_limit(); /* hundreds of connections, two descriptors each */
     return evq_net_init();
 }
 

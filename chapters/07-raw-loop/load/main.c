@@ -5,6 +5,8 @@
 #endif
 #include "load.h"
 
+#include "evq_net.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +15,6 @@
 #include <windows.h>
 #else
 #include <signal.h>
-#include <sys/resource.h>
 #endif
 
 /* ANCHOR: term_flag */
@@ -54,23 +55,10 @@ static void catch_stop_signals(void)
 #endif
 /* ANCHOR_END: term_flag */
 
-/* A thousand connections need more descriptors than a shell's usual soft
- * limit of 1024 leaves: raise it to the hard limit (POSIX). */
-static void raise_descriptor_limit(void)
-{
-#ifndef _WIN32
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
-#endif
-}
-
 int main(int argc, char **argv)
 {
     atomic_init(&stop_flag, false);
     catch_stop_signals();
-    raise_descriptor_limit();
+    evq_net_raise_descriptor_limit(); /* a thousand connections */
     return load_main(argc, argv, stdout, stderr, &stop_flag, NULL);
 }
