@@ -151,7 +151,7 @@ EVQ_TEST(recv_timeout_returns_instead_of_hanging)
 #ifndef _WIN32
 /* A soft limit under the hard one is raised to it (and this process keeps
  * the raised limit, as the programs that ask do). */
-EVQ_TEST(the_descriptor_limit_is_raised_to_the_hard_limit)
+EVQ_TEST_POSIX(the_descriptor_limit_is_raised_to_the_hard_limit)
 {
     struct rlimit limit;
     REQUIRE_INT(getrlimit(RLIMIT_NOFILE, &limit), ==, 0);
